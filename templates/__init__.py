@@ -1,0 +1,1 @@
+# Package marker: the Jinja templates ship inside the wheel as wavegen.templates.

@@ -1,0 +1,5 @@
+"""wavegen: a code-generating compiler for wavelet transforms in PyTorch."""
+from .spec import FilterBank, Spec
+from .transform import Transform, build
+
+__all__ = ["Spec", "FilterBank", "Transform", "build"]

@@ -1,0 +1,58 @@
+"""The CUDA target: NVRTC cubins loaded with CuPy's RawModule, launched on PyTorch's
+current stream (no host synchronisation)."""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from ..render import kernel_symbol
+from . import nvrtc
+
+INSTALL_HINT = ("running wavegen on CUDA tensors needs CuPy: `pip install wavegen[cuda12]` "
+                "(CUDA 12) or `pip install wavegen[cuda13]` (CUDA 13)")
+
+
+def cupy():
+    try:
+        import cupy as cp
+    except ImportError as exc:
+        raise RuntimeError(INSTALL_HINT) from exc
+    return cp
+
+
+def arch(device_index: int) -> str:
+    import torch
+    major, minor = torch.cuda.get_device_capability(device_index)
+    return f"sm_{major}{minor}"
+
+
+def toolchain(device_index: int) -> dict:
+    return {"nvrtc": list(nvrtc.version()), "arch": arch(device_index)}
+
+
+def compile_cubin(device_index: int, src: Path, out: Path) -> None:
+    out.write_bytes(nvrtc.compile_cubin(src.read_text(), arch(device_index), src.name))
+
+
+@functools.lru_cache(maxsize=None)
+def _external_stream(pointer: int, device_index: int):
+    return cupy().cuda.ExternalStream(pointer, device_index)
+
+
+class CudaModule:
+    def __init__(self, path: Path, plan, dtype: str, device_index: int, block: int):
+        cp = cupy()
+        self.device_index = device_index
+        self.block = block
+        with cp.cuda.Device(device_index):
+            module = cp.RawModule(path=str(path))
+            self.functions = {k.name: module.get_function(kernel_symbol(k, dtype, "cuda"))
+                              for k in plan.kernels.values()}
+
+    def launch(self, kernel, args: list[int], threads: int) -> None:
+        import torch
+        cp = cupy()
+        stream = torch.cuda.current_stream(self.device_index).cuda_stream
+        grid = (threads + self.block - 1) // self.block
+        with cp.cuda.Device(self.device_index), _external_stream(stream, self.device_index):
+            self.functions[kernel.name]((grid,), (self.block,), tuple(args))

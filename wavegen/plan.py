@@ -1,0 +1,346 @@
+"""Stage 2: the plan, everything decided before code exists. Pure Python data.
+
+Every DWT-family transform is a schedule of 1-D *passes* over strided views of
+``(planes, rows, cols)`` buffers. A pass filters one axis ('h': rows index, 'w': cols index)
+and comes in two directions that are each other's exact transpose:
+
+* analysis:  ``c_b[k] = sum_i taps_b[i] * xe[2k + offset + i]``  for the bands b = lo, hi,
+  where ``xe`` is the boundary extension of the signal (``wg_ext`` in the templates);
+* adjoint:   upsample, correlate, fold:  ``x = E^T g`` with
+  ``g[n] = sum_{b,k,i: 2k + offset + i = n} taps_b[i] * c_b[k]``.
+
+``pywt.idwt`` is the adjoint of zero-mode (or periodization) analysis with the taps
+``rec`` (contract.md 2.1), so forward, inverse and both of their adjoints are rendered by
+the same two kernel templates. The plan of ``spec.adjoint()`` is the transposed schedule.
+"""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Sequence
+
+import pywt
+
+from .spec import FilterBank, Spec
+
+# Number of (index, weight) terms the extension of one sample needs, per mode.
+EXT_TERMS = {"zero": 1, "constant": 1, "symmetric": 1, "reflect": 1, "periodic": 1,
+             "smooth": 2, "antisymmetric": 1, "antireflect": 3, "periodization": 1}
+
+
+@dataclasses.dataclass(frozen=True)
+class PassKernel:
+    """One generated kernel: a 1-D pass along ``axis`` in ``direction``."""
+    direction: str                  # 'analysis' | 'adjoint'
+    axis: str                       # 'h' | 'w'
+    lo: tuple[float, ...]           # taps aligned for correlation with the extended signal
+    hi: tuple[float, ...]
+    mode: str
+    offset: int                     # extended index of tap 0 at output k = 0
+
+    @property
+    def name(self) -> str:
+        return f"wg_{self.direction}_{self.axis}"
+
+    @property
+    def length(self) -> int:
+        return len(self.lo)
+
+    @property
+    def ext_terms(self) -> int:
+        return EXT_TERMS[self.mode]
+
+    @property
+    def fold_reach(self) -> int:
+        """Every extended sample outside [0, N) folds onto an index < reach or >= N - reach.
+
+        The halo is at most L-1 wide on either side; smooth also touches x[1] and x[N-2].
+        """
+        return self.length + 1
+
+    def transposed(self) -> "PassKernel":
+        return dataclasses.replace(
+            self, direction="adjoint" if self.direction == "analysis" else "analysis")
+
+
+def analysis_kernel(axis: str, lo_filter, hi_filter, mode: str) -> PassKernel:
+    """The pass computing ``c[k] = sum_j f[j] xe[2k + phase - j]`` (contract.md 1.3)."""
+    length = len(lo_filter)
+    phase = length // 2 if mode == "periodization" else 1
+    return PassKernel("analysis", axis, tuple(reversed(lo_filter)), tuple(reversed(hi_filter)),
+                      mode, phase - (length - 1))
+
+
+def output_length(n: int, length: int, mode: str) -> int:
+    """``pywt.dwt_coeff_len``."""
+    return (n + 1) // 2 if mode == "periodization" else (n + length - 1) // 2
+
+
+def synthesis_length(k: int, length: int, mode: str) -> int:
+    """Length ``pywt.idwt`` returns for ``k`` coefficients."""
+    return 2 * k if mode == "periodization" else 2 * k - length + 2
+
+
+# ------------------------------------------------------------------------------------------
+# Geometry: every spatial size a call involves, as a flat list of ints (torch op argument).
+
+@dataclasses.dataclass(frozen=True)
+class Geometry:
+    signal: tuple[int, ...]                 # size of x (per axis)
+    details: tuple[tuple[int, ...], ...]    # size of the detail bands, level 1 (finest) first
+    approx: tuple[int, ...]                 # size of the coarsest approximation (yl)
+
+    def flat(self) -> list[int]:
+        return [*self.signal, *(s for d in self.details for s in d), *self.approx]
+
+    @staticmethod
+    def unflat(values: Sequence[int], ndim: int) -> "Geometry":
+        values = [int(v) for v in values]
+        groups = [tuple(values[i:i + ndim]) for i in range(0, len(values), ndim)]
+        return Geometry(groups[0], tuple(groups[1:-1]), groups[-1])
+
+
+# ------------------------------------------------------------------------------------------
+# Schedules
+
+@dataclasses.dataclass(frozen=True)
+class Buffer:
+    name: str
+    shape: tuple[int, int]      # (rows, cols) of one plane of one band
+    bands: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class View:
+    buffer: str
+    band: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    kernel: PassKernel
+    inputs: tuple[View, ...]    # analysis: (x,), adjoint: (lo, hi)
+    outputs: tuple[View, ...]   # analysis: (lo, hi), adjoint: (x,)
+    lines: int                  # M: number of 1-D lines per plane
+    n: int                      # signal length along the axis
+    k: int                      # coefficient length along the axis
+
+    def transposed(self) -> "Step":
+        return dataclasses.replace(self, kernel=self.kernel.transposed(),
+                                   inputs=self.outputs, outputs=self.inputs)
+
+    def written(self) -> tuple[int, int]:
+        """(rows, cols) region each output view receives."""
+        along = self.k if self.kernel.direction == "analysis" else self.n
+        return (along, self.lines) if self.kernel.axis == "h" else (self.lines, along)
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    buffers: dict[str, Buffer]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    steps: tuple[Step, ...]
+
+    def transposed(self) -> "Schedule":
+        return Schedule(self.buffers, self.outputs, self.inputs,
+                        tuple(s.transposed() for s in reversed(self.steps)))
+
+    def zero_filled(self) -> frozenset[str]:
+        """Buffers some of whose elements no step writes (cropped regions, adjoint of a crop)."""
+        covered: dict[str, set[int]] = {}
+        writes: set[tuple[str, int]] = set()
+        for step in self.steps:
+            for v in step.outputs:
+                if (v.buffer, v.band) in writes:
+                    raise AssertionError("a buffer is written twice; its transpose would need "
+                                         "accumulation")
+                writes.add((v.buffer, v.band))
+                if step.written() == self.buffers[v.buffer].shape:
+                    covered.setdefault(v.buffer, set()).add(v.band)
+        return frozenset(name for name, b in self.buffers.items() if name not in self.inputs
+                         and covered.get(name, set()) != set(range(b.bands)))
+
+
+class Plan:
+    """The plan of one spec: its kernels and, per geometry, its schedule."""
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.ndim = spec.ndim
+        self.axes = ("h", "w") if spec.ndim == 2 else ("w",)
+        if spec.is_inverse:
+            # idwt = adjoint of analysis with taps rec (zero mode unless periodization).
+            mode = "periodization" if spec.mode == "periodization" else "zero"
+            self.axis_kernels = {a: analysis_kernel(a, b.rec_lo[::-1], b.rec_hi[::-1], mode)
+                                 .transposed() for a, b in zip(self.axes, spec.banks)}
+        else:
+            self.axis_kernels = {a: analysis_kernel(a, b.dec_lo, b.dec_hi, spec.mode)
+                                 for a, b in zip(self.axes, spec.banks)}
+        if spec.transposed:
+            self.axis_kernels = {a: k.transposed() for a, k in self.axis_kernels.items()}
+        self.kernels = {k.name: k for k in self.axis_kernels.values()}
+        self.lengths = tuple(b.length for b in spec.banks)
+
+    # -- geometry ------------------------------------------------------------------------
+    @property
+    def takes_signal(self) -> bool:
+        """Whether the op's input is the signal x (analysis, or the adjoint of synthesis)."""
+        return self.spec.is_inverse == self.spec.transposed
+
+    def geometry_from_signal(self, signal: Sequence[int]) -> Geometry:
+        signal = tuple(int(s) for s in signal)
+        mode = self.spec.mode
+        details = []
+        sizes = signal
+        for level in range(1, self.spec.levels + 1):
+            for axis, n in zip(self.axes, sizes):
+                if n < 1:
+                    raise ValueError(f"cannot transform an empty axis ({axis}: size {n})")
+                if n == 1 and mode in ("reflect", "antireflect"):
+                    raise ValueError(self._too_short(signal, level))
+            sizes = tuple(output_length(n, L, mode) for n, L in zip(sizes, self.lengths))
+            details.append(sizes)
+        allowed = min(pywt.dwt_max_level(n, L) for n, L in zip(signal, self.lengths))
+        if self.spec.levels > allowed:
+            warnings.warn(f"Level value of {self.spec.levels} is too high: all coefficients "
+                          "will experience boundary effects.", UserWarning, stacklevel=4)
+        return Geometry(signal, tuple(details), details[-1])
+
+    def _too_short(self, signal, level) -> str:
+        allowed = min(pywt.dwt_max_level(n, L) for n, L in zip(signal, self.lengths))
+        return (f"a signal of size {tuple(signal)} is too short for {self.spec.levels} levels "
+                f"in {self.spec.mode} mode: level {level} would extend a single sample, which "
+                f"{self.spec.mode} cannot do (PyWavelets raises too). PyWavelets' "
+                f"dwt_max_level for this size and filter is {allowed}")
+
+    def geometry_from_coefficients(self, approx: Sequence[int],
+                                   details: Sequence[Sequence[int]]) -> Geometry:
+        """Sizes of a synthesis call, checked as ``pywt.waverec2`` checks them."""
+        mode = self.spec.mode
+        approx = tuple(int(s) for s in approx)
+        details = tuple(tuple(int(s) for s in d) for d in details)
+        if len(details) != self.spec.levels:
+            raise ValueError(f"expected detail coefficients for {self.spec.levels} levels, "
+                             f"got {len(details)}")
+        upper = approx
+        for level in range(self.spec.levels, 0, -1):
+            d = details[level - 1]
+            if any(s < 1 for s in d):
+                raise ValueError(f"level {level}: detail coefficients have empty size {d}")
+            if not all(u in (s, s + 1) for u, s in zip(upper, d)):
+                what = "the lowpass (yl)" if level == self.spec.levels else \
+                    f"the reconstruction of level {level + 1}"
+                raise ValueError(f"coefficient shapes do not fit together at level {level}: "
+                                 f"{what} has size {upper}, the details have size {d}; the "
+                                 "approximation must equal the detail size or exceed it by one")
+            upper = tuple(synthesis_length(s, L, mode) for s, L in zip(d, self.lengths))
+            if any(u < 1 for u in upper):
+                raise ValueError(f"level {level}: detail size {d} is too small for a filter "
+                                 f"of length {self.lengths}; the reconstruction would be empty")
+        return Geometry(upper, details, approx)
+
+    def coefficient_shapes(self, geom: Geometry) -> list[tuple[int, tuple[int, ...]]]:
+        """(bands, spatial size) of [yl, yh_1, ..., yh_J]."""
+        bands = 3 if self.ndim == 2 else 1
+        return [(1, geom.approx)] + [(bands, d) for d in geom.details]
+
+    # -- schedule ------------------------------------------------------------------------
+    def schedule(self, geom: Geometry) -> Schedule:
+        analysis = self.spec.adjoint() if self.spec.transposed else self.spec
+        base = self._analysis_schedule(geom) if not analysis.is_inverse \
+            else self._synthesis_schedule(geom)
+        return base.transposed() if self.spec.transposed else base
+
+    def _shape(self, size) -> tuple[int, int]:
+        return (1, size[0]) if self.ndim == 1 else tuple(size)
+
+    def _kernel(self, axis: str, direction: str) -> PassKernel:
+        k = self.axis_kernels[axis]
+        return k if k.direction == direction else k.transposed()
+
+    def _analysis_schedule(self, geom: Geometry) -> Schedule:
+        J = self.spec.levels
+        if geom.approx != geom.details[-1]:
+            raise ValueError(f"the lowpass has size {geom.approx} but the coarsest details "
+                             f"have size {geom.details[-1]}; analysis produces equal sizes")
+        buffers = {"x": Buffer("x", self._shape(geom.signal)),
+                   "yl": Buffer("yl", self._shape(geom.approx))}
+        steps = []
+        src, src_size = "x", geom.signal
+        for level in range(1, J + 1):
+            d = geom.details[level - 1]
+            band = f"yh{level}"
+            lo = "yl" if level == J else f"a{level}"
+            buffers[band] = Buffer(band, self._shape(d), 3 if self.ndim == 2 else 1)
+            buffers[lo] = Buffer(lo, self._shape(d))
+            w = self._kernel("w", "analysis")
+            if self.ndim == 1:
+                steps.append(Step(w, (View(src),), (View(lo), View(band)), 1, src_size[0], d[0]))
+            else:
+                h = self._kernel("h", "analysis")
+                tl, th = f"l{level}", f"h{level}"
+                buffers[tl] = Buffer(tl, (d[0], src_size[1]))
+                buffers[th] = Buffer(th, (d[0], src_size[1]))
+                # pywt bands: cH = hi(h) lo(w) -> 0, cV = lo(h) hi(w) -> 1, cD = hi hi -> 2.
+                steps += [Step(h, (View(src),), (View(tl), View(th)), src_size[1], src_size[0],
+                               d[0]),
+                          Step(w, (View(tl),), (View(lo), View(band, 1)), d[0], src_size[1],
+                               d[1]),
+                          Step(w, (View(th),), (View(band, 0), View(band, 2)), d[0],
+                               src_size[1], d[1])]
+            src, src_size = lo, d
+        return Schedule(buffers, ("x",), ("yl",) + tuple(f"yh{j}" for j in range(1, J + 1)),
+                        tuple(steps))
+
+    def _synthesis_schedule(self, geom: Geometry) -> Schedule:
+        J = self.spec.levels
+        mode = self.spec.mode
+        buffers = {"yl": Buffer("yl", self._shape(geom.approx)),
+                   "x": Buffer("x", self._shape(geom.signal))}
+        steps = []
+        approx = "yl"
+        for level in range(J, 0, -1):
+            d = geom.details[level - 1]
+            r = tuple(synthesis_length(s, L, mode) for s, L in zip(d, self.lengths))
+            band = f"yh{level}"
+            dest = "x" if level == 1 else f"r{level}"
+            buffers[band] = Buffer(band, self._shape(d), 3 if self.ndim == 2 else 1)
+            buffers[dest] = Buffer(dest, self._shape(r))
+            w = self._kernel("w", "adjoint")
+            if self.ndim == 1:
+                steps.append(Step(w, (View(approx), View(band)), (View(dest),), 1, r[0], d[0]))
+            else:
+                h = self._kernel("h", "adjoint")
+                tl, th = f"l{level}", f"h{level}"
+                buffers[tl] = Buffer(tl, (d[0], r[1]))
+                buffers[th] = Buffer(th, (d[0], r[1]))
+                steps += [Step(w, (View(approx), View(band, 1)), (View(tl),), d[0], r[1], d[1]),
+                          Step(w, (View(band, 0), View(band, 2)), (View(th),), d[0], r[1], d[1]),
+                          Step(h, (View(tl), View(th)), (View(dest),), r[1], r[0], d[0])]
+            approx = dest
+        return Schedule(buffers, ("yl",) + tuple(f"yh{j}" for j in range(1, J + 1)), ("x",),
+                        tuple(steps))
+
+    # -- op signature --------------------------------------------------------------------
+    def geometry_for_inputs(self, shapes: Sequence[tuple[int, ...]]) -> Geometry:
+        """Geometry of a call from the spatial shapes of its inputs (when autograd gives none)."""
+        if self.takes_signal:
+            geom = self.geometry_from_signal(shapes[0])
+            if self.spec.transposed:        # adjoint of synthesis: x must be a synthesis size
+                recon = self.geometry_from_coefficients(geom.approx, geom.details).signal
+                if recon != geom.signal:
+                    raise ValueError(f"size {geom.signal} is not an output size of the "
+                                     f"inverse transform; the nearest is {recon}")
+            return geom
+        return self.geometry_from_coefficients(shapes[0], shapes[1:])
+
+    def io_shapes(self, geom: Geometry) -> tuple[list, list]:
+        """((bands, size) of each input, (bands, size) of each output)."""
+        signal = [(1, geom.signal)]
+        coeffs = self.coefficient_shapes(geom)
+        return (signal, coeffs) if self.takes_signal else (coeffs, signal)
+
+
+def plan(spec: Spec) -> Plan:
+    return Plan(spec)

@@ -1,0 +1,96 @@
+"""Stage 3: render a plan into source text for a target with the Jinja templates.
+
+Templates place constants and unroll loops; every decision is already in the plan.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import importlib.resources
+import json
+
+import jinja2
+
+from .plan import Plan
+
+TARGETS = ("cpu", "cuda", "cuda_emulated")
+DTYPES = {"float32": ("float", "f32"), "float64": ("double", "f64")}
+
+
+def templates_dir():
+    return importlib.resources.files("wavegen.templates")
+
+
+@functools.lru_cache(maxsize=None)
+def _environment() -> jinja2.Environment:
+    root = templates_dir()
+
+    def load(name):
+        path = root / name
+        return path.read_text() if path.is_file() else None
+
+    return jinja2.Environment(loader=jinja2.FunctionLoader(load), undefined=jinja2.StrictUndefined,
+                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+
+
+@functools.lru_cache(maxsize=None)
+def templates_digest() -> str:
+    h = hashlib.sha256()
+    for path in sorted(templates_dir().iterdir(), key=lambda p: p.name):
+        if path.name.endswith((".j2", ".h")):
+            h.update(path.name.encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _literal(value: float) -> str:
+    """A C literal that round-trips the float64 tap exactly."""
+    return repr(float(value))
+
+
+def _kernel_view(kernel) -> dict:
+    """The kernel's plan data plus its taps as (index, lo literal, hi literal) rows, zero
+    taps dropped (a zero tap is a load and two flops the compiler may not remove)."""
+    rows = [(i, _literal(lo) if lo != 0 else None, _literal(hi) if hi != 0 else None)
+            for i, (lo, hi) in enumerate(zip(kernel.lo, kernel.hi)) if lo != 0 or hi != 0]
+    view = dataclasses.asdict(kernel)
+    view.update(name=kernel.name, length=kernel.length, ext_terms=kernel.ext_terms,
+                fold_reach=kernel.fold_reach, tap_rows=rows)
+    return view
+
+
+def plan_json(plan: Plan) -> str:
+    return json.dumps({"spec": json.loads(plan.spec.to_json()),
+                       "kernels": [dataclasses.asdict(k) for k in plan.kernels.values()]},
+                      sort_keys=True)
+
+
+def source_key(plan: Plan, target: str, dtype: str) -> str:
+    """Identity of a rendered source: the plan, target, element type and templates."""
+    text = json.dumps([plan_json(plan), target, dtype, templates_digest()])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def render(plan: Plan, target: str, dtype: str = "float32") -> str:
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; accepted targets are {', '.join(TARGETS)}")
+    if dtype not in DTYPES:
+        raise ValueError(f"unsupported dtype {dtype!r}; accepted: {', '.join(DTYPES)}")
+    ctype, suffix = DTYPES[dtype]
+    context = dict(kernels=[_kernel_view(k) for k in plan.kernels.values()], dtype=ctype,
+                   suffix=suffix, spec_json=plan.spec.to_json(), target=target,
+                   source_key=source_key(plan, target, dtype))
+    env = _environment()
+    if target == "cuda_emulated":
+        context["cuda_source"] = env.get_template("cuda.cu.j2").render(
+            **{**context, "target": "cuda"})
+        return env.get_template("cuda_emulated.cpp.j2").render(**context)
+    name = "cpu.cpp.j2" if target == "cpu" else "cuda.cu.j2"
+    return env.get_template(name).render(**context)
+
+
+def kernel_symbol(kernel, dtype: str, target: str) -> str:
+    """The exported name the runner calls for ``kernel`` in a module of ``target``."""
+    name = f"{kernel.name}_{DTYPES[dtype][1]}"
+    return "launch_" + name if target == "cuda_emulated" else name

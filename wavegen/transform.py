@@ -1,0 +1,185 @@
+"""``wavegen.build(spec)``: a compiled, differentiable transform."""
+from __future__ import annotations
+
+import functools
+import threading
+
+import torch
+
+from . import cache, render
+from .plan import Geometry, plan as make_plan
+from .spec import Spec
+
+BLOCK = 256          # CUDA threads per block (the emulated target runs the same launch)
+DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64"}
+TARGETS = ("cpu", "cuda_emulated")
+_LOCK = threading.Lock()
+
+
+class Transform:
+    """A compiled transform: call it on tensors, read its generated source, take its
+    adjoint or inverse. Kernels compile lazily per target, dtype and device, through the
+    disk cache."""
+
+    def __init__(self, spec: Spec, target: str | None = None):
+        if target is not None and target not in TARGETS:
+            raise ValueError(f"unknown target {target!r}; build() accepts None (CPU tensors on "
+                             f"the CPU target, CUDA tensors on CUDA) or one of {TARGETS}")
+        self.spec = spec
+        self.plan = make_plan(spec)
+        self.target = target
+        self._json = spec.to_json()
+        self._modules = {}
+
+    def __repr__(self):
+        return f"Transform({self.spec.readable_name()}, target={self.target or 'auto'})"
+
+    # -- generated code --------------------------------------------------------------------
+    def source(self, target: str = "cuda", dtype: str = "float32") -> str:
+        """The generated source for ``target`` ('cuda', 'cpu' or 'cuda_emulated')."""
+        return render.render(self.plan, target, dtype)
+
+    def adjoint(self) -> "Transform":
+        return build(self.spec.adjoint(), self.target)
+
+    def inverse(self) -> "Transform":
+        return build(self.spec.inverse(), self.target)
+
+    def module(self, target: str, dtype: str, device: torch.device):
+        key = (target, dtype, device.index)
+        module = self._modules.get(key)
+        if module is None:
+            with _LOCK:
+                module = self._modules.get(key) or self._load(target, dtype, device)
+                self._modules[key] = module
+        return module
+
+    def _load(self, target: str, dtype: str, device: torch.device):
+        from .backends import cuda, host
+        if target == "cuda":
+            index = device.index if device.index is not None else torch.cuda.current_device()
+            toolchain, suffix = cuda.toolchain(index), ".cu"
+            compile_fn = functools.partial(cuda.compile_cubin, index)
+        else:
+            toolchain, suffix = host.toolchain(target), ".cpp"
+            compile_fn = functools.partial(host.compile_library, target)
+        material = dict(plan=render.plan_json(self.plan), target=target, dtype=dtype,
+                        templates=render.templates_digest(), code=cache.code_digest(),
+                        toolchain=toolchain)
+        name = f"{self.spec.readable_name()}_{target}_{dtype}"
+        path, _ = cache.fetch(name, material, lambda: render.render(self.plan, target, dtype),
+                              suffix, compile_fn)
+        if target == "cuda":
+            return cuda.CudaModule(path, self.plan, dtype, index, BLOCK)
+        return host.HostModule(path, self.plan, dtype, target, BLOCK)
+
+    def execute(self, inputs, geom: Geometry, target: str):
+        from .runner import execute
+        module = self.module(target, DTYPE_NAMES[inputs[0].dtype], inputs[0].device)
+        return execute(module, self.plan, geom, inputs, poison=target == "cuda_emulated")
+
+    # -- calling ---------------------------------------------------------------------------
+    def __call__(self, *args, signal_size=None):
+        """Analysis: ``t(x) -> (yl, [yh_1 .. yh_J])``. Synthesis: ``t(yl, yh)`` or
+        ``t((yl, yh)) -> x``. Transposed specs swap the two; ``signal_size`` picks the
+        signal size of an analysis adjoint (default: the size the inverse would produce)."""
+        from .ops import run
+        if self.plan.takes_signal:
+            if len(args) != 1:
+                raise TypeError(f"{self.spec.kind} takes one tensor x, got {len(args)} "
+                                "arguments")
+            inputs = [_check_tensor(args[0], "x", self.spec.ndim + 2, self.spec.ndim)]
+            geom = self.plan.geometry_for_inputs([tuple(inputs[0].shape[2:])])
+        else:
+            yl, yh = _split_coefficients(args)
+            inputs = self._check_coefficients(yl, yh)
+            geom = self.plan.geometry_for_inputs([tuple(t.shape[-self.spec.ndim:])
+                                                  for t in inputs])
+            if signal_size is not None:
+                signal = tuple(signal_size) if self.spec.ndim == 2 else (int(signal_size),)
+                geom = self._resized(geom, signal)
+        target = self._target_for(inputs[0])
+        outputs = run(inputs, self._json, geom.flat(), target)
+        if self.plan.takes_signal:
+            return outputs[0], list(outputs[1:])
+        return outputs[0]
+
+    def _resized(self, geom: Geometry, signal) -> Geometry:
+        candidate = self.plan.geometry_from_signal(signal)
+        if candidate.details != geom.details:
+            raise ValueError(f"signal_size {signal} does not produce coefficients of the "
+                             f"given sizes {geom.details}")
+        return Geometry(tuple(signal), geom.details, geom.approx)
+
+    def _target_for(self, tensor: torch.Tensor) -> str:
+        if tensor.device.type == "cuda":
+            if self.target is not None:
+                raise ValueError(f"target {self.target!r} runs on CPU tensors; got a tensor on "
+                                 f"{tensor.device}")
+            from .backends.cuda import cupy
+            cupy()
+            return "cuda"
+        if tensor.device.type != "cpu":
+            raise ValueError(f"unsupported device {tensor.device}; wavegen runs on CPU and "
+                             "CUDA tensors")
+        return self.target or "cpu"
+
+    def _check_coefficients(self, yl, yh) -> list[torch.Tensor]:
+        nd = self.spec.ndim
+        layout = "(N, C, H, W)" if nd == 2 else "(N, C, L)"
+        yl = _check_tensor(yl, "yl", nd + 2, nd)
+        if not isinstance(yh, (list, tuple)):
+            raise TypeError(f"yh must be a list of {self.spec.levels} tensors, finest level "
+                            f"first; got {type(yh).__name__}")
+        if len(yh) != self.spec.levels:
+            raise ValueError(f"yh has {len(yh)} levels but the transform has "
+                             f"{self.spec.levels}")
+        band_layout = "(N, C, 3, h, w)" if nd == 2 else "(N, C, L)"
+        tensors = [yl]
+        for j, band in enumerate(yh, 1):
+            band = _check_tensor(band, f"yh[{j - 1}]", nd + 2 + (nd == 2), nd)
+            if nd == 2 and band.shape[2] != 3:
+                raise ValueError(f"yh[{j - 1}] must have shape {band_layout} with 3 bands "
+                                 f"(cH, cV, cD) in dimension 2; got {tuple(band.shape)}")
+            if band.shape[:2] != yl.shape[:2] or band.dtype != yl.dtype or \
+                    band.device != yl.device:
+                raise ValueError(f"yh[{j - 1}] has batch/channels {tuple(band.shape[:2])}, "
+                                 f"{band.dtype} on {band.device}; yl has "
+                                 f"{tuple(yl.shape[:2])}, {yl.dtype} on {yl.device}; "
+                                 f"they must agree (yl is {layout})")
+            tensors.append(band)
+        return tensors
+
+
+def _split_coefficients(args):
+    if len(args) == 1 and isinstance(args[0], (tuple, list)) and len(args[0]) == 2:
+        args = tuple(args[0])
+    if len(args) != 2:
+        raise TypeError("synthesis takes (yl, yh) or a tuple (yl, yh), where yh is a list of "
+                        "detail tensors, finest level first")
+    return args
+
+
+def _check_tensor(t, what: str, ndim: int, spatial: int) -> torch.Tensor:
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{what} must be a torch.Tensor, got {type(t).__name__}")
+    if t.dtype not in DTYPE_NAMES:
+        raise TypeError(f"{what} has dtype {t.dtype}; wavegen accepts torch.float32 and "
+                        "torch.float64 (convert integer or complex data first)")
+    if t.dim() != ndim:
+        names = {4: "(N, C, H, W)", 3: "(N, C, L)", 5: "(N, C, 3, h, w)"}
+        raise ValueError(f"{what} must be a {ndim}-D tensor {names[ndim]}; got shape "
+                         f"{tuple(t.shape)}")
+    return t
+
+
+@functools.lru_cache(maxsize=None)
+def build_from_json(spec_json: str, target: str | None = None) -> Transform:
+    return Transform(Spec.from_json(spec_json), target)
+
+
+def build(spec: Spec, target: str | None = None) -> Transform:
+    """Compile ``spec`` (lazily, per dtype and device) into a callable ``Transform``."""
+    if not isinstance(spec, Spec):
+        raise TypeError(f"build() takes a wavegen.Spec, got {type(spec).__name__}")
+    return build_from_json(spec.to_json(), target)
