@@ -1,5 +1,6 @@
 """wavegen: a code-generating compiler for wavelet transforms in PyTorch."""
 from .spec import FilterBank, Spec
 from .transform import Transform, build
+from . import nn
 
 __all__ = ["Spec", "FilterBank", "Transform", "build"]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
+compiles = 0        # compilations in this process (tests use it to tell a hit from a miss)
 
 
 def cache_root() -> Path:
@@ -72,6 +73,8 @@ def fetch(name: str, material: dict, source: Callable[[], str], suffix: str,
         return binary, False
     if entry.exists():                       # corrupt or truncated: never load it
         shutil.rmtree(entry, ignore_errors=True)
+    global compiles
+    compiles += 1
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
     try:

@@ -19,8 +19,6 @@ import dataclasses
 import warnings
 from typing import Sequence
 
-import pywt
-
 from .spec import FilterBank, Spec
 
 # Number of (index, weight) terms the extension of one sample needs, per mode.
@@ -50,6 +48,10 @@ class PassKernel:
     def ext_terms(self) -> int:
         return EXT_TERMS[self.mode]
 
+    # Below this many output samples a CPU pass runs on one thread: forking threads costs
+    # more than the work, and spinning OpenMP threads starve other processes.
+    parallel_min_outputs = 1 << 15
+
     @property
     def fold_reach(self) -> int:
         """Every extended sample outside [0, N) folds onto an index < reach or >= N - reach.
@@ -69,6 +71,15 @@ def analysis_kernel(axis: str, lo_filter, hi_filter, mode: str) -> PassKernel:
     phase = length // 2 if mode == "periodization" else 1
     return PassKernel("analysis", axis, tuple(reversed(lo_filter)), tuple(reversed(hi_filter)),
                       mode, phase - (length - 1))
+
+
+def max_level(n: int, length: int) -> int:
+    """``pywt.dwt_max_level``: the largest J with (L - 1) * 2^J <= n (pure Python, so that
+    torch.compile traces it)."""
+    level = 0
+    while length > 1 and (length - 1) << (level + 1) <= n:
+        level += 1
+    return level
 
 
 def output_length(n: int, length: int, mode: str) -> int:
@@ -201,14 +212,14 @@ class Plan:
                     raise ValueError(self._too_short(signal, level))
             sizes = tuple(output_length(n, L, mode) for n, L in zip(sizes, self.lengths))
             details.append(sizes)
-        allowed = min(pywt.dwt_max_level(n, L) for n, L in zip(signal, self.lengths))
+        allowed = min(max_level(n, L) for n, L in zip(signal, self.lengths))
         if self.spec.levels > allowed:
             warnings.warn(f"Level value of {self.spec.levels} is too high: all coefficients "
                           "will experience boundary effects.", UserWarning, stacklevel=4)
         return Geometry(signal, tuple(details), details[-1])
 
     def _too_short(self, signal, level) -> str:
-        allowed = min(pywt.dwt_max_level(n, L) for n, L in zip(signal, self.lengths))
+        allowed = min(max_level(n, L) for n, L in zip(signal, self.lengths))
         return (f"a signal of size {tuple(signal)} is too short for {self.spec.levels} levels "
                 f"in {self.spec.mode} mode: level {level} would extend a single sample, which "
                 f"{self.spec.mode} cannot do (PyWavelets raises too). PyWavelets' "

@@ -56,7 +56,8 @@ def _kernel_view(kernel) -> dict:
             for i, (lo, hi) in enumerate(zip(kernel.lo, kernel.hi)) if lo != 0 or hi != 0]
     view = dataclasses.asdict(kernel)
     view.update(name=kernel.name, length=kernel.length, ext_terms=kernel.ext_terms,
-                fold_reach=kernel.fold_reach, tap_rows=rows)
+                fold_reach=kernel.fold_reach, tap_rows=rows,
+                parallel_min_outputs=kernel.parallel_min_outputs)
     return view
 
 

@@ -5,6 +5,7 @@ Shapes and dtypes are deliberately absent: one spec serves every input size and 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from typing import Sequence
 
@@ -24,18 +25,22 @@ KINDS = DWT_KINDS
 class FilterBank:
     """A two-channel filter bank as PyWavelets stores it (odd lengths padded to even).
 
-    ``rec_lo``/``rec_hi`` may be ``None`` when only analysis filters were given; such a
-    bank cannot be inverted.
+    Either pair may be ``None`` when only analysis or only synthesis filters were given
+    (pytorch_wavelets' 2-tuples); such a bank serves one direction only.
     """
     name: str
-    dec_lo: tuple[float, ...]
-    dec_hi: tuple[float, ...]
+    dec_lo: tuple[float, ...] | None
+    dec_hi: tuple[float, ...] | None
     rec_lo: tuple[float, ...] | None = None
     rec_hi: tuple[float, ...] | None = None
 
     @property
     def length(self) -> int:
-        return len(self.dec_lo)
+        return len(self.dec_lo if self.dec_lo is not None else self.rec_lo)
+
+    @property
+    def has_analysis(self) -> bool:
+        return self.dec_lo is not None
 
     @property
     def has_synthesis(self) -> bool:
@@ -78,22 +83,32 @@ def filter_bank(wavelet) -> FilterBank:
                              f"{', '.join(discrete)}, a pywt.Wavelet, or a filter tuple")
         wavelet = pywt.Wavelet(wavelet)
     if isinstance(wavelet, pywt.Wavelet):
-        dl, dh, rl, rh = (_taps(f, f"{wavelet.name} filter") for f in wavelet.filter_bank)
+        dl, dh, rl, rh = wavelet.filter_bank
         name = wavelet.name or "custom"
     elif isinstance(wavelet, (tuple, list)) and len(wavelet) in (2, 4):
-        names = ("dec_lo", "dec_hi", "rec_lo", "rec_hi")
-        taps = [_taps(f, names[i]) for i, f in enumerate(wavelet)]
-        dl, dh, rl, rh = taps + [None] * (4 - len(taps))
+        dl, dh, rl, rh = list(wavelet) + [None] * (4 - len(wavelet))
         name = "custom"
     else:
         raise TypeError("wavelet must be a PyWavelets name, a pywt.Wavelet, a FilterBank, or a "
                         f"tuple (dec_lo, dec_hi[, rec_lo, rec_hi]); got {type(wavelet).__name__}")
-    dl, dh, rl, rh = _pad_even(dl, dh, rl, rh)
-    if len(dl) != len(dh) or (rl is not None and len(rl) != len(dl)):
-        raise ValueError("all filters of a bank must have the same length after padding")
+    return make_bank(name, dl, dh, rl, rh)
+
+
+def make_bank(name: str, dec_lo, dec_hi, rec_lo=None, rec_hi=None) -> FilterBank:
+    """A FilterBank from tap sequences (either pair may be None), padded as pywt pads."""
+    taps = [None if f is None else _taps(f, what) for f, what in
+            zip((dec_lo, dec_hi, rec_lo, rec_hi), ("dec_lo", "dec_hi", "rec_lo", "rec_hi"))]
+    if (taps[0] is None) != (taps[1] is None) or (taps[2] is None) != (taps[3] is None) \
+            or taps[0] is None and taps[2] is None:
+        raise ValueError("a filter bank needs the pair (dec_lo, dec_hi), the pair "
+                         "(rec_lo, rec_hi), or both")
+    taps = _pad_even(*taps)
+    if len({len(f) for f in taps if f is not None}) != 1:
+        raise ValueError("all filters of a bank must have the same length after padding; got "
+                         f"lengths {[len(f) for f in taps if f is not None]}")
     if name == "custom":
-        name = "custom" + _digest([dl, dh, rl, rh])[:8]
-    return FilterBank(name, dl, dh, rl, rh)
+        name = "custom" + _digest(taps)[:8]
+    return FilterBank(name, *taps)
 
 
 def _digest(obj) -> str:
@@ -151,6 +166,9 @@ class Spec:
         if self.is_inverse and not all(b.has_synthesis for b in banks):
             raise ValueError(f"{self.kind} needs synthesis filters (rec_lo, rec_hi); the given "
                              "filter bank has analysis filters only")
+        if not self.is_inverse and not all(b.has_analysis for b in banks):
+            raise ValueError(f"{self.kind} needs analysis filters (dec_lo, dec_hi); the given "
+                             "filter bank has synthesis filters only")
         object.__setattr__(self, "banks", banks)
         # Store the resolved banks as the wavelet so that equality and hashing are by value.
         object.__setattr__(self, "wavelet", banks if ndim == 2 and banks[0] != banks[1]
@@ -172,6 +190,10 @@ class Spec:
         kind = self.kind[1:] if self.is_inverse else "i" + self.kind
         return dataclasses.replace(self, kind=kind)
 
+    @functools.cached_property
+    def json(self) -> str:
+        return self.to_json()
+
     def to_json(self) -> str:
         """Canonical JSON: the identity of a spec across processes (cache keys, torch ops)."""
         return json.dumps({"kind": self.kind, "levels": self.levels, "mode": self.mode,
@@ -181,9 +203,8 @@ class Spec:
     @staticmethod
     def from_json(text: str) -> "Spec":
         d = json.loads(text)
-        banks = tuple(FilterBank(b["name"], tuple(b["dec_lo"]), tuple(b["dec_hi"]),
-                                 None if b["rec_lo"] is None else tuple(b["rec_lo"]),
-                                 None if b["rec_hi"] is None else tuple(b["rec_hi"]))
+        banks = tuple(FilterBank(b["name"], *(None if b[f] is None else tuple(b[f]) for f in
+                                              ("dec_lo", "dec_hi", "rec_lo", "rec_hi")))
                       for b in d["banks"])
         wavelet = banks if len(banks) == 2 and banks[0] != banks[1] else banks[0]
         return Spec(d["kind"], wavelet, d["levels"], d["mode"], d["transposed"])

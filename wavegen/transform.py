@@ -28,8 +28,11 @@ class Transform:
         self.spec = spec
         self.plan = make_plan(spec)
         self.target = target
-        self._json = spec.to_json()
+        self._json = spec.json
         self._modules = {}
+
+    def __reduce__(self):          # pickle as the spec; compiled modules are per process
+        return build, (self.spec, self.target)
 
     def __repr__(self):
         return f"Transform({self.spec.readable_name()}, target={self.target or 'auto'})"
@@ -173,13 +176,24 @@ def _check_tensor(t, what: str, ndim: int, spatial: int) -> torch.Tensor:
     return t
 
 
-@functools.lru_cache(maxsize=None)
+_BUILT: dict[tuple[str, str | None], Transform] = {}
+
+
 def build_from_json(spec_json: str, target: str | None = None) -> Transform:
-    return Transform(Spec.from_json(spec_json), target)
+    transform = _BUILT.get((spec_json, target))
+    if transform is None:
+        transform = _BUILT.setdefault((spec_json, target),
+                                      Transform(Spec.from_json(spec_json), target))
+    return transform
+
+
+def built() -> list[Transform]:
+    """Every transform built in this process (CI compiles each one's CUDA source)."""
+    return list(_BUILT.values())
 
 
 def build(spec: Spec, target: str | None = None) -> Transform:
     """Compile ``spec`` (lazily, per dtype and device) into a callable ``Transform``."""
     if not isinstance(spec, Spec):
         raise TypeError(f"build() takes a wavegen.Spec, got {type(spec).__name__}")
-    return build_from_json(spec.to_json(), target)
+    return build_from_json(spec.json, target)

@@ -1,0 +1,124 @@
+"""Layers with pytorch_wavelets' names, arguments and output layouts.
+
+Migrating is changing the import. Differences (README): all nine PyWavelets modes, exact
+gradients in every mode, float64 taps for float64 inputs, and the 4-tuple
+``(h0_col, h1_col, h0_row, h1_row)`` filters the height axis with the ``*_col`` filters,
+as the names say (pytorch_wavelets applies them to the width).
+
+The modules hold a Spec and its Transform, which pickles as its spec and has no tensors,
+so modules pickle, move across devices and replicate under DataParallel/DDP.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .plan import output_length, synthesis_length
+from .spec import Spec, make_bank
+from .transform import build
+
+
+def _wavelet(wave, synthesis: bool, ndim: int):
+    """pytorch_wavelets' ``wave`` argument as a Spec wavelet."""
+    if isinstance(wave, (tuple, list)) and len(wave) in (2, 4):
+        pairs = [wave[:2], wave[2:]] if len(wave) == 4 else [wave]
+        if len(wave) == 4 and ndim != 2:
+            raise ValueError("a 4-tuple of filters (col, row) is for 2-D transforms only")
+        banks = [make_bank("custom", *((None, None) + tuple(p) if synthesis else p))
+                 for p in pairs]
+        return tuple(banks) if len(banks) == 2 else banks[0]
+    return wave
+
+
+class _Layer(nn.Module):
+    def __init__(self, kind: str, wave, levels: int, mode: str):
+        super().__init__()
+        self.spec = Spec(kind, _wavelet(wave, kind.startswith("i"), 2 if "2d" in kind else 1),
+                         levels, mode)
+        self.mode = self.spec.mode
+        self.J = levels
+        self.transform = build(self.spec)
+
+    def extra_repr(self) -> str:
+        names = "/".join(dict.fromkeys(b.name for b in self.spec.banks))
+        return f"J={self.J}, wave={names}, mode={self.mode!r}"
+
+
+class DWTForward(_Layer):
+    """2-D DWT: ``(N, C, H, W) -> (yl, [yh_1 .. yh_J])``, ``yh_j: (N, C, 3, h_j, w_j)`` in
+    pywt band order (cH, cV, cD), finest level first."""
+
+    def __init__(self, J: int = 1, wave="db1", mode: str = "zero"):
+        super().__init__("dwt2d", wave, J, mode)
+
+    def forward(self, x):
+        return self.transform(x)
+
+
+class DWT1DForward(_Layer):
+    """1-D DWT: ``(N, C, L) -> (yl, [yh_1 .. yh_J])``, finest level first."""
+
+    def __init__(self, J: int = 1, wave="db1", mode: str = "zero"):
+        super().__init__("dwt1d", wave, J, mode)
+
+    def forward(self, x):
+        return self.transform(x)
+
+
+class _Inverse(_Layer):
+    """The number of levels is ``len(yh)``, as in pytorch_wavelets; a ``None`` band means
+    zeros of the size of the approximation it meets."""
+
+    def __init__(self, kind: str, wave, mode: str):
+        super().__init__(kind, wave, 1, mode)
+        self.transforms = {1: self.transform}     # per number of levels
+
+    def _transform(self, levels: int):
+        if levels not in self.transforms:
+            self.transforms[levels] = build(Spec(self.spec.kind, self.spec.wavelet, levels,
+                                                 self.spec.mode))
+        return self.transforms[levels]
+
+    def forward(self, coeffs):
+        yl, yh = coeffs
+        if not isinstance(yh, (list, tuple)) or len(yh) == 0:
+            raise ValueError("coeffs must be (yl, yh) with yh a non-empty list of detail "
+                             "tensors, finest level first")
+        transform = self._transform(len(yh))
+        if any(h is None for h in yh):
+            yh = self._fill(transform.spec, yl, list(yh))
+        return transform(yl, list(yh))
+
+    def _fill(self, spec: Spec, yl, yh):
+        """Zeros for the ``None`` bands, sized from the finer level when it is known (its
+        analysis length), else from the approximation they meet (pytorch_wavelets' rule)."""
+        if not isinstance(yl, torch.Tensor):
+            raise TypeError(f"yl must be a torch.Tensor, got {type(yl).__name__}")
+        sizes = [None if h is None else tuple(h.shape[-spec.ndim:]) for h in yh]
+        for j in range(1, len(yh)):
+            if sizes[j] is None and sizes[j - 1] is not None:
+                sizes[j] = tuple(output_length(s, b.length, spec.mode)
+                                 for s, b in zip(sizes[j - 1], spec.banks))
+        size = tuple(yl.shape[2:])
+        for j in range(len(yh) - 1, -1, -1):
+            if yh[j] is None:
+                sizes[j] = sizes[j] or size
+                yh[j] = yl.new_zeros((*yl.shape[:2], *((3,) if spec.ndim == 2 else ()),
+                                      *sizes[j]))
+            size = tuple(synthesis_length(s, b.length, spec.mode)
+                         for s, b in zip(sizes[j], spec.banks))
+        return yh
+
+
+class DWTInverse(_Inverse):
+    """Inverse 2-D DWT: ``(yl, yh) -> x``, equal to ``pywt.waverec2``."""
+
+    def __init__(self, wave="db1", mode: str = "zero"):
+        super().__init__("idwt2d", wave, mode)
+
+
+class DWT1DInverse(_Inverse):
+    """Inverse 1-D DWT: ``(yl, yh) -> x``, equal to ``pywt.waverec``."""
+
+    def __init__(self, wave="db1", mode: str = "zero"):
+        super().__init__("idwt1d", wave, mode)
