@@ -64,9 +64,7 @@ def _taps(values, what: str) -> tuple[float, ...]:
 
 def _pad_even(*filters):
     """PyWavelets appends one zero to every filter of a bank with odd length (contract 1.1)."""
-    length = max(len(f) for f in filters if f is not None)
-    length += length % 2
-    return tuple(None if f is None else f + (0.0,) * (length - len(f)) for f in filters)
+    return tuple(None if f is None else f + (0.0,) * (len(f) % 2) for f in filters)
 
 
 def filter_bank(wavelet) -> FilterBank:
@@ -102,10 +100,10 @@ def make_bank(name: str, dec_lo, dec_hi, rec_lo=None, rec_hi=None) -> FilterBank
             or taps[0] is None and taps[2] is None:
         raise ValueError("a filter bank needs the pair (dec_lo, dec_hi), the pair "
                          "(rec_lo, rec_hi), or both")
-    taps = _pad_even(*taps)
     if len({len(f) for f in taps if f is not None}) != 1:
-        raise ValueError("all filters of a bank must have the same length after padding; got "
-                         f"lengths {[len(f) for f in taps if f is not None]}")
+        raise ValueError("all filters of a bank must have the same length; got lengths "
+                         f"{[len(f) for f in taps if f is not None]}")
+    taps = _pad_even(*taps)
     if name == "custom":
         name = "custom" + _digest(taps)[:8]
     return FilterBank(name, *taps)
