@@ -1,0 +1,61 @@
+"""The spec and the plan are pure data: checked without compiling anything."""
+import pywt
+import pytest
+
+import wavegen
+from wavegen.plan import max_level, output_length, plan, synthesis_length
+from wavegen.spec import MODES
+
+
+def test_spec_is_a_hashable_value_with_json_identity():
+    a = wavegen.Spec("dwt2d", "db2", 2, "per")
+    b = wavegen.Spec("dwt2d", pywt.Wavelet("db2"), 2, "periodization")
+    assert a == b and hash(a) == hash(b) and a.mode == "periodization"
+    assert wavegen.Spec.from_json(a.to_json()) == a
+    assert a.adjoint().adjoint() == a and a.inverse().inverse() == a
+    assert a.adjoint() != a and a.inverse().kind == "idwt2d"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_output_lengths_equal_pywt(mode):
+    for L in (2, 4, 6, 20):
+        for n in range(1, 42):
+            assert output_length(n, L, mode) == pywt.dwt_coeff_len(n, L, mode)
+            k = output_length(n, L, mode)
+            assert synthesis_length(k, L, mode) in (n, n + 1)
+
+
+def test_max_level_equals_pywt():
+    for n in range(1, 300):
+        for L in range(2, 40):
+            assert max_level(n, L) == pywt.dwt_max_level(n, L)
+
+
+def test_adjoint_plan_is_the_transposed_schedule():
+    p = plan(wavegen.Spec("dwt2d", "db3", 2, "smooth"))
+    q = plan(wavegen.Spec("dwt2d", "db3", 2, "smooth").adjoint())
+    geom = p.geometry_from_signal((19, 24))
+    forward, adjoint = p.schedule(geom), q.schedule(geom)
+    assert adjoint.inputs == forward.outputs and adjoint.outputs == forward.inputs
+    assert len(adjoint.steps) == len(forward.steps) == 6
+    for f, a in zip(forward.steps, reversed(adjoint.steps)):
+        assert a.kernel == f.kernel.transposed()
+        assert (a.inputs, a.outputs) == (f.outputs, f.inputs)
+    assert {k.direction for k in q.kernels.values()} == {"adjoint"}
+
+
+def test_cropped_buffers_are_zero_filled_in_the_transposed_synthesis():
+    """waverec2 drops a row of an odd reconstruction; its adjoint must leave it zero."""
+    p = plan(wavegen.Spec("idwt2d", "db2", 2, "symmetric").adjoint())
+    geom = p.geometry_for_inputs([(18, 20)])   # details (10, 11) then (6, 7)
+    assert geom.details == ((10, 11), (6, 7))
+    # level 2 reconstructs 2*7-2 = 12 columns, of which level 1 takes 11
+    assert p.schedule(geom).zero_filled() == {"r2"}
+
+
+def test_taps_are_reversed_for_correlation():
+    bank = pywt.Wavelet("db2")
+    (k,) = [k for k in plan(wavegen.Spec("dwt1d", "db2", 1, "zero")).kernels.values()]
+    assert k.lo == tuple(reversed(bank.dec_lo)) and k.offset == 1 - 3
+    (s,) = plan(wavegen.Spec("idwt1d", "db2", 1, "periodization")).kernels.values()
+    assert s.direction == "adjoint" and s.lo == tuple(bank.rec_lo) and s.offset == 2 - 3
