@@ -1,0 +1,204 @@
+"""Benchmark wavegen's DWT against pytorch_wavelets, ptwt and PyWavelets in one process.
+
+Per mode: forward and forward+backward time (median over interleaved rounds, fresh random
+inputs), the ratio of every peer to wavegen, and wavegen's time over the memory-traffic
+floor (bytes that must move / measured copy bandwidth). Writes JSON and a markdown table
+to benchmarks/results/, named after the machine. Usage:
+
+    python benchmarks/run.py [--device cpu|cuda] [--rounds 7] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+# glibc returns large freed blocks to the OS, so every iteration page-faults its tensors
+# again and CPU timings swing 2-8x (design.md). Re-exec once with the allocator told to
+# keep them; the setting is recorded in the results.
+MALLOC = {"MALLOC_MMAP_THRESHOLD_": "17179869184", "MALLOC_TRIM_THRESHOLD_": "17179869184",
+          "MALLOC_TOP_PAD_": "1073741824"}
+if __name__ == "__main__" and any(os.environ.get(k) != v for k, v in MALLOC.items()):
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC})
+
+import numpy as np
+import pywt
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import conftest  # noqa: E402,F401  (the pkg_resources stand-in that pytorch_wavelets needs)
+import ptwt  # noqa: E402
+import pytorch_wavelets as ptw  # noqa: E402
+
+import wavegen  # noqa: E402
+from wavegen.spec import MODES  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PTW_MODES = {"zero", "symmetric", "reflect", "periodic", "periodization"}
+PTWT_MODES = {"zero", "constant", "symmetric", "reflect", "periodic"}
+warnings.filterwarnings("ignore")
+
+
+def machine(device: str) -> dict:
+    info = {"node": platform.node(), "machine": platform.machine(), "python": platform.python_version(),
+            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "cpu": platform.processor(), "malloc_env": {k: os.environ.get(k) for k in MALLOC}}
+    try:
+        with open("/proc/cpuinfo") as f:
+            info["cpu"] = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    if device == "cuda":
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def sync(device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device) -> float:
+    sync(device)
+    start = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - start
+
+
+def copy_bandwidth(device: str) -> float:
+    """Bytes per second of a large device copy, counting bytes read plus bytes written."""
+    x = torch.randn(64 * 1024 * 1024 // 4 * 4, device=device)
+    y = torch.empty_like(x)
+    times = [timed(lambda: y.copy_(x), device) for _ in range(10)]
+    return 2 * x.numel() * 4 / statistics.median(times)
+
+
+def forward_backward(run):
+    """A callable doing forward then backward with random output gradients."""
+    def call(x):
+        x = x.detach().requires_grad_()
+        outs = run(x)
+        torch.autograd.backward(outs, [torch.randn_like(o) for o in outs])
+    return call
+
+
+def libraries(mode: str, wave: str, levels: int, device: str):
+    """name -> (forward(x) -> list of tensors) for every library supporting ``mode``."""
+    t = wavegen.build(wavegen.Spec("dwt2d", wave, levels, mode))
+    libs = {"wavegen": lambda x: (lambda yl, yh: [yl, *yh])(*t(x))}
+    if mode in PTW_MODES:
+        layer = ptw.DWTForward(J=levels, wave=wave, mode=mode).to(device)
+        libs["pytorch_wavelets"] = lambda x: (lambda yl, yh: [yl, *yh])(*layer(x))
+    if mode in PTWT_MODES:
+        w = pywt.Wavelet(wave)
+        libs["ptwt"] = lambda x: (lambda c: [c[0], *(torch.stack(d, 2) for d in c[1:])])(
+            ptwt.wavedec2(x, w, level=levels, mode=mode))
+    if device == "cpu":
+        libs["pywt"] = lambda x: pywt.wavedec2(x.numpy(), wave, mode=mode, level=levels)
+    return libs, t
+
+
+def floor_bytes(t, x) -> tuple[int, int]:
+    """Bytes a forward and a backward must move: read each input once, write each output."""
+    yl, yh = t(x)
+    coeffs = (yl.numel() + sum(h.numel() for h in yh)) * x.element_size()
+    signal = x.numel() * x.element_size()
+    return signal + coeffs, coeffs + signal
+
+
+def warm_build_ms() -> float:
+    """A second process with a warm cache: time from build() to a finished first call."""
+    script = ("import time, torch, wavegen; x = torch.randn(1, 1, 32, 32); t0 = time.perf_counter();"
+              "t = wavegen.build(wavegen.Spec('dwt2d', 'db4', 3, 'symmetric')); t(x);"
+              "print((time.perf_counter() - t0) * 1e3)")
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+    out = [float(subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
+                                text=True).stdout) for _ in range(3)]
+    return statistics.median(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--shape", default=None, help="N,C,H,W (default 16,3,256,256; CUDA 128,3,256,256)")
+    ap.add_argument("--quick", action="store_true", help="two modes, three rounds")
+    args = ap.parse_args()
+    device = args.device
+    shape = tuple(int(s) for s in args.shape.split(",")) if args.shape else \
+        ((16, 3, 256, 256) if device == "cpu" else (128, 3, 256, 256))
+    wave, levels = "db4", 3
+    modes = ["symmetric", "periodization"] if args.quick else list(MODES)
+    rounds = 3 if args.quick else args.rounds
+    bandwidth = copy_bandwidth(device)
+    rows = []
+    for mode in modes:
+        libs, t = libraries(mode, wave, levels, device)
+        x0 = torch.randn(shape, device=device)
+        fwd_bytes, bwd_bytes = floor_bytes(t, x0)
+        samples = {(name, kind): [] for name in libs for kind in ("fwd", "fwd+bwd")}
+        for r in range(rounds + 1):                      # round 0 warms up (compiles)
+            for name, fn in libs.items():                # interleaved
+                x = torch.randn(shape, device=device)
+                f = timed(lambda: fn(x), device)
+                b = None if name == "pywt" else timed(lambda: forward_backward(fn)(x), device)
+                if r:
+                    samples[(name, "fwd")].append(f)
+                    if b is not None:
+                        samples[(name, "fwd+bwd")].append(b)
+        med = {k: statistics.median(v) for k, v in samples.items() if v}
+        for kind in ("fwd", "fwd+bwd"):
+            ours = med[("wavegen", kind)]
+            floor = (fwd_bytes if kind == "fwd" else fwd_bytes + bwd_bytes) / bandwidth
+            row = {"mode": mode, "pass": kind, "wavegen_ms": ours * 1e3,
+                   "over_floor": ours / floor}
+            for name in libs:
+                if name != "wavegen" and (name, kind) in med:
+                    row[f"{name}_ms"] = med[(name, kind)] * 1e3
+                    row[f"{name}_ratio"] = med[(name, kind)] / ours
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    result = {"benchmark": "dwt2d", "device": device, "shape": shape, "dtype": "float32",
+              "wavelet": wave, "levels": levels, "rounds": rounds, "statistic": "median",
+              "copy_bandwidth_GBps": bandwidth / 1e9, "machine": machine(device),
+              "warm_cache_build_ms": warm_build_ms() if device == "cpu" else None,
+              "rows": rows}
+    write(result)
+
+
+def write(result: dict):
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    m = result["machine"]
+    tag = (m.get("gpu") or m["cpu"]).replace(" ", "-").replace("/", "-").replace("(R)", "")
+    stem = f"dwt2d_{result['device']}_{''.join(c for c in tag if c.isalnum() or c in '-_.')[:48]}"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1))
+    peers = ["pytorch_wavelets", "ptwt", "pywt"]
+    lines = [f"# wavegen dwt2d benchmark: {result['device']}",
+             "",
+             f"Machine: {m.get('gpu') or m['cpu']} ({m['threads']} torch threads), torch {m['torch']}. "
+             f"Input {tuple(result['shape'])} float32, {result['wavelet']}, J={result['levels']}; "
+             f"median of {result['rounds']} interleaved rounds. Copy bandwidth "
+             f"{result['copy_bandwidth_GBps']:.1f} GB/s. "
+             + (f"Warm-cache build in a new process: {result['warm_cache_build_ms']:.1f} ms."
+                if result["warm_cache_build_ms"] else ""),
+             "",
+             "| mode | pass | wavegen ms | x floor | " + " | ".join(f"{p} ms (ratio)" for p in peers) + " |",
+             "|---|---|---|---|" + "---|" * len(peers)]
+    for r in result["rows"]:
+        cells = [f"{r[p + '_ms']:.1f} ({r[p + '_ratio']:.1f}x)" if p + "_ms" in r else "-" for p in peers]
+        lines.append(f"| {r['mode']} | {r['pass']} | {r['wavegen_ms']:.2f} | {r['over_floor']:.1f} | "
+                     + " | ".join(cells) + " |")
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
