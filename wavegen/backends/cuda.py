@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import numpy as np
+
 from ..render import kernel_symbol
 from . import nvrtc
 
@@ -55,4 +57,7 @@ class CudaModule:
         stream = torch.cuda.current_stream(self.device_index).cuda_stream
         grid = (threads + self.block - 1) // self.block
         with cp.cuda.Device(self.device_index), _external_stream(stream, self.device_index):
-            self.functions[kernel.name]((grid,), (self.block,), tuple(args))
+            # NumPy scalars pass by value with their size: 8 bytes for both the device
+            # pointers and the `long long` sizes and strides of the kernel signature.
+            self.functions[kernel.name]((grid,), (self.block,),
+                                        tuple(np.int64(a) for a in args))
