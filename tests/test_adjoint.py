@@ -141,11 +141,13 @@ def test_opcheck(kind):
 
 def test_torch_compile_fullgraph():
     dwt = wavegen.nn.DWTForward(J=2, wave="db2", mode="symmetric")
+    idwt = wavegen.nn.DWTInverse(wave="db2", mode="symmetric")
 
     class Model(torch.nn.Module):
         def forward(self, x):
             yl, yh = dwt(x)
-            return yl.square().sum() + sum(h.abs().sum() for h in yh)
+            x_back = idwt((yl * 2, [h.tanh() for h in yh]))
+            return yl.square().sum() + sum(h.abs().sum() for h in yh) + x_back.sin().sum()
 
     compiled = torch.compile(Model(), fullgraph=True)
     x = torch.randn(2, 3, 16, 18, requires_grad=True)

@@ -59,3 +59,14 @@ def test_taps_are_reversed_for_correlation():
     assert k.lo == tuple(reversed(bank.dec_lo)) and k.offset == 1 - 3
     (s,) = plan(wavegen.Spec("idwt1d", "db2", 1, "periodization")).kernels.values()
     assert s.direction == "adjoint" and s.lo == tuple(bank.rec_lo) and s.offset == 2 - 3
+
+
+def test_synthesis_levels_come_from_the_coefficients_when_unset():
+    with pytest.raises(ValueError, match="only synthesis specs take levels=None"):
+        wavegen.Spec("dwt2d", "db2", None)
+    p = plan(wavegen.Spec("idwt1d", "db2", None, "zero"))
+    for levels in (1, 3):
+        geom = p.geometry_from_coefficients((5,), [(11,), (7,), (5,)][-levels:])
+        assert len(p.schedule(geom).steps) == levels
+    with pytest.raises(ValueError, match="levels=None cannot size"):
+        plan(wavegen.Spec("idwt1d", "db2", None).adjoint()).geometry_for_inputs([(32,)])

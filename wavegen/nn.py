@@ -41,7 +41,8 @@ class _Layer(nn.Module):
 
     def extra_repr(self) -> str:
         names = "/".join(dict.fromkeys(b.name for b in self.spec.banks))
-        return f"J={self.J}, wave={names}, mode={self.mode!r}"
+        levels = "" if self.J is None else f"J={self.J}, "
+        return f"{levels}wave={names}, mode={self.mode!r}"
 
 
 class DWTForward(_Layer):
@@ -66,28 +67,20 @@ class DWT1DForward(_Layer):
 
 
 class _Inverse(_Layer):
-    """The number of levels is ``len(yh)``, as in pytorch_wavelets; a ``None`` band means
-    zeros of the size of the approximation it meets."""
+    """The number of levels is ``len(yh)``, as in pytorch_wavelets: a synthesis spec with
+    levels=None, whose kernels serve every count. ``None`` bands are zeros (``_fill``)."""
 
     def __init__(self, kind: str, wave, mode: str):
-        super().__init__(kind, wave, 1, mode)
-        self.transforms = {1: self.transform}     # per number of levels
-
-    def _transform(self, levels: int):
-        if levels not in self.transforms:
-            self.transforms[levels] = build(Spec(self.spec.kind, self.spec.wavelet, levels,
-                                                 self.spec.mode))
-        return self.transforms[levels]
+        super().__init__(kind, wave, None, mode)
 
     def forward(self, coeffs):
         yl, yh = coeffs
         if not isinstance(yh, (list, tuple)) or len(yh) == 0:
             raise ValueError("coeffs must be (yl, yh) with yh a non-empty list of detail "
                              "tensors, finest level first")
-        transform = self._transform(len(yh))
         if any(h is None for h in yh):
-            yh = self._fill(transform.spec, yl, list(yh))
-        return transform(yl, list(yh))
+            yh = self._fill(self.spec, yl, list(yh))
+        return self.transform(yl, list(yh))
 
     def _fill(self, spec: Spec, yl, yh):
         """Zeros for the ``None`` bands, sized from the finer level when it is known (its

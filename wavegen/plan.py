@@ -200,6 +200,9 @@ class Plan:
         return self.spec.is_inverse == self.spec.transposed
 
     def geometry_from_signal(self, signal: Sequence[int]) -> Geometry:
+        if self.spec.levels is None:
+            raise ValueError(f"{self.spec.kind} with levels=None cannot size its coefficients "
+                             "from a signal; give the spec a number of levels")
         signal = tuple(int(s) for s in signal)
         mode = self.spec.mode
         details = []
@@ -231,16 +234,19 @@ class Plan:
         mode = self.spec.mode
         approx = tuple(int(s) for s in approx)
         details = tuple(tuple(int(s) for s in d) for d in details)
-        if len(details) != self.spec.levels:
+        levels = len(details)
+        if self.spec.levels is not None and levels != self.spec.levels:
             raise ValueError(f"expected detail coefficients for {self.spec.levels} levels, "
-                             f"got {len(details)}")
+                             f"got {levels}")
+        if levels == 0:
+            raise ValueError("synthesis needs detail coefficients for at least one level")
         upper = approx
-        for level in range(self.spec.levels, 0, -1):
+        for level in range(levels, 0, -1):
             d = details[level - 1]
             if any(s < 1 for s in d):
                 raise ValueError(f"level {level}: detail coefficients have empty size {d}")
             if not all(u in (s, s + 1) for u, s in zip(upper, d)):
-                what = "the lowpass (yl)" if level == self.spec.levels else \
+                what = "the lowpass (yl)" if level == levels else \
                     f"the reconstruction of level {level + 1}"
                 raise ValueError(f"coefficient shapes do not fit together at level {level}: "
                                  f"{what} has size {upper}, the details have size {d}; the "
@@ -271,7 +277,7 @@ class Plan:
         return k if k.direction == direction else k.transposed()
 
     def _analysis_schedule(self, geom: Geometry) -> Schedule:
-        J = self.spec.levels
+        J = len(geom.details)
         if geom.approx != geom.details[-1]:
             raise ValueError(f"the lowpass has size {geom.approx} but the coarsest details "
                              f"have size {geom.details[-1]}; analysis produces equal sizes")
@@ -305,7 +311,7 @@ class Plan:
                         tuple(steps))
 
     def _synthesis_schedule(self, geom: Geometry) -> Schedule:
-        J = self.spec.levels
+        J = len(geom.details)
         mode = self.spec.mode
         buffers = {"yl": Buffer("yl", self._shape(geom.approx)),
                    "x": Buffer("x", self._shape(geom.signal))}

@@ -132,14 +132,16 @@ class Spec:
              waverec semantics).
     wavelet: a name, ``pywt.Wavelet``, ``FilterBank`` or filter tuple; for 2-D also a pair
              ``(height_bank, width_bank)`` to filter the two axes differently.
-    levels:  number of decomposition levels (>= 1).
+    levels:  number of decomposition levels (>= 1). Synthesis specs may leave it None: the
+             number of detail tensors given decides (as in pywt.waverec2), and the same
+             kernels serve every count.
     mode:    one of the nine PyWavelets modes.
     transposed: this spec is the exact adjoint (transpose) of the one it was made from;
              ``spec.adjoint()`` flips it.
     """
     kind: str
     wavelet: object = "haar"
-    levels: int = 1
+    levels: int | None = 1
     mode: str = "symmetric"
     transposed: bool = False
     banks: tuple[FilterBank, ...] = dataclasses.field(default=(), compare=False, repr=False)
@@ -148,11 +150,15 @@ class Spec:
         if self.kind not in KINDS:
             raise ValueError(f"unknown transform kind {self.kind!r}; accepted kinds are "
                              f"{', '.join(KINDS)}")
-        if isinstance(self.levels, bool) or not isinstance(self.levels, (int, np.integer)):
-            raise TypeError(f"levels must be an integer >= 1, got {self.levels!r}")
-        if self.levels < 1:
-            raise ValueError(f"levels must be >= 1, got {self.levels}")
-        object.__setattr__(self, "levels", int(self.levels))
+        if self.levels is None and not self.kind.startswith("i"):
+            raise ValueError(f"{self.kind} needs a number of levels; only synthesis specs "
+                             "take levels=None (as many as the coefficients given)")
+        if self.levels is not None:
+            if isinstance(self.levels, bool) or not isinstance(self.levels, (int, np.integer)):
+                raise TypeError(f"levels must be an integer >= 1, got {self.levels!r}")
+            if self.levels < 1:
+                raise ValueError(f"levels must be >= 1, got {self.levels}")
+            object.__setattr__(self, "levels", int(self.levels))
         object.__setattr__(self, "mode", canonical_mode(self.mode))
         ndim = self.ndim
         wav = self.wavelet
@@ -209,7 +215,8 @@ class Spec:
 
     def readable_name(self) -> str:
         names = "-".join(dict.fromkeys(b.name for b in self.banks))
-        return f"{self.kind}{'_adjoint' if self.transposed else ''}_{names}_{self.mode}_J{self.levels}"
+        levels = "any" if self.levels is None else self.levels
+        return f"{self.kind}{'_adjoint' if self.transposed else ''}_{names}_{self.mode}_J{levels}"
 
 
 def _is_filter(obj) -> bool:

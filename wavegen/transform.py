@@ -132,9 +132,9 @@ class Transform:
         layout = "(N, C, H, W)" if nd == 2 else "(N, C, L)"
         yl = _check_tensor(yl, "yl", nd + 2, nd)
         if not isinstance(yh, (list, tuple)):
-            raise TypeError(f"yh must be a list of {self.spec.levels} tensors, finest level "
-                            f"first; got {type(yh).__name__}")
-        if len(yh) != self.spec.levels:
+            raise TypeError("yh must be a list of detail tensors, finest level first; got "
+                            f"{type(yh).__name__}")
+        if self.spec.levels is not None and len(yh) != self.spec.levels:
             raise ValueError(f"yh has {len(yh)} levels but the transform has "
                              f"{self.spec.levels}")
         band_layout = "(N, C, 3, h, w)" if nd == 2 else "(N, C, L)"
