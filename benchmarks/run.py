@@ -28,7 +28,6 @@ MALLOC = {"MALLOC_MMAP_THRESHOLD_": "17179869184", "MALLOC_TRIM_THRESHOLD_": "17
 if __name__ == "__main__" and any(os.environ.get(k) != v for k, v in MALLOC.items()):
     os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC})
 
-import numpy as np
 import pywt
 import torch
 

@@ -63,7 +63,6 @@ def test_emulation_runs_block_barriers():
     through shared memory, which is only right if every thread stores before any loads."""
     from pathlib import Path
     import ctypes
-    import subprocess
     import tempfile
     from wavegen.backends import host
     from wavegen.render import templates_dir

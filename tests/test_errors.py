@@ -8,7 +8,6 @@ import pywt
 import torch
 
 import wavegen
-from wavegen import cache
 from wavegen.backends import host
 
 

@@ -2,7 +2,6 @@
 CPU target and PyWavelets, on large and odd shapes, forward, inverse and gradients."""
 import warnings
 
-import numpy as np
 import pytest
 import pywt
 import torch

@@ -3,4 +3,4 @@ from .spec import FilterBank, Spec
 from .transform import Transform, build
 from . import nn
 
-__all__ = ["Spec", "FilterBank", "Transform", "build"]
+__all__ = ["Spec", "FilterBank", "Transform", "build", "nn"]

@@ -19,7 +19,7 @@ import dataclasses
 import warnings
 from typing import Sequence
 
-from .spec import FilterBank, Spec
+from .spec import Spec
 
 # Number of (index, weight) terms the extension of one sample needs, per mode.
 EXT_TERMS = {"zero": 1, "constant": 1, "symmetric": 1, "reflect": 1, "periodic": 1,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
-from typing import Sequence
 
 import numpy as np
 import pywt
@@ -110,7 +110,6 @@ def make_bank(name: str, dec_lo, dec_hi, rec_lo=None, rec_hi=None) -> FilterBank
 
 
 def _digest(obj) -> str:
-    import hashlib
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
