@@ -1,0 +1,55 @@
+"""Layers under DistributedDataParallel: two CPU ranks (gloo) build the same transform into
+one cache at once, train a step, and end with identical parameters."""
+import os
+import socket
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+import wavegen
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Model(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.dwt = wavegen.nn.DWTForward(J=2, wave="db2", mode="symmetric")
+        self.idwt = wavegen.nn.DWTInverse(wave="db2", mode="symmetric")
+        self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+
+    def forward(self, x):
+        yl, yh = self.dwt(x)
+        return self.idwt((self.conv(yl), yh))
+
+
+def train_step(rank, world, port, cache_dir, results):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+                      WAVEGEN_CACHE_DIR=cache_dir)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.manual_seed(0)                       # same initial weights on both ranks
+    model = torch.nn.parallel.DistributedDataParallel(Model())
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    torch.manual_seed(1 + rank)                # different data per rank
+    x = torch.randn(2, 3, 20, 20)
+    loss = (model(x) - x).square().mean()
+    loss.backward()
+    opt.step()
+    results[rank] = torch.cat([p.detach().flatten() for p in model.parameters()])
+    dist.destroy_process_group()
+
+
+def test_ddp_two_ranks_train_in_step(tmp_path):
+    manager = mp.Manager()
+    results = manager.dict()
+    mp.spawn(train_step, args=(2, free_port(), str(tmp_path), results), nprocs=2, join=True)
+    assert torch.equal(results[0], results[1])           # gradients were all-reduced
+    torch.manual_seed(0)
+    initial = torch.cat([p.detach().flatten() for p in Model().parameters()])
+    assert initial.shape == results[0].shape
+    assert not torch.allclose(initial, results[0])       # and the step moved the weights
