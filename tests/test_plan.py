@@ -50,7 +50,7 @@ def test_cropped_buffers_are_zero_filled_in_the_transposed_synthesis():
     geom = p.geometry_for_inputs([(18, 20)])   # details (10, 11) then (6, 7)
     assert geom.details == ((10, 11), (6, 7))
     # level 2 reconstructs 2*7-2 = 12 columns, of which level 1 takes 11
-    assert p.schedule(geom).zero_filled() == {"r2"}
+    assert p.schedule(geom).zero_filled == {"r2"}
 
 
 def test_taps_are_reversed_for_correlation():

@@ -16,6 +16,7 @@ the same two kernel templates. The plan of ``spec.adjoint()`` is the transposed 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 from typing import Sequence
 
@@ -157,6 +158,7 @@ class Schedule:
         return Schedule(self.buffers, self.outputs, self.inputs,
                         tuple(s.transposed() for s in reversed(self.steps)))
 
+    @functools.cached_property
     def zero_filled(self) -> frozenset[str]:
         """Buffers some of whose elements no step writes (cropped regions, adjoint of a crop)."""
         covered: dict[str, set[int]] = {}
@@ -191,6 +193,7 @@ class Plan:
         if spec.transposed:
             self.axis_kernels = {a: k.transposed() for a, k in self.axis_kernels.items()}
         self.kernels = {k.name: k for k in self.axis_kernels.values()}
+        self._schedules: dict[Geometry, Schedule] = {}
         self.lengths = tuple(b.length for b in spec.banks)
 
     # -- geometry ------------------------------------------------------------------------
@@ -264,10 +267,15 @@ class Plan:
 
     # -- schedule ------------------------------------------------------------------------
     def schedule(self, geom: Geometry) -> Schedule:
-        analysis = self.spec.adjoint() if self.spec.transposed else self.spec
-        base = self._analysis_schedule(geom) if not analysis.is_inverse \
-            else self._synthesis_schedule(geom)
-        return base.transposed() if self.spec.transposed else base
+        """The steps for ``geom`` (memoized: a training loop meets few geometries)."""
+        sched = self._schedules.get(geom)
+        if sched is None:
+            analysis = self.spec.adjoint() if self.spec.transposed else self.spec
+            sched = self._analysis_schedule(geom) if not analysis.is_inverse \
+                else self._synthesis_schedule(geom)
+            sched = self._schedules.setdefault(
+                geom, sched.transposed() if self.spec.transposed else sched)
+        return sched
 
     def _shape(self, size) -> tuple[int, int]:
         return (1, size[0]) if self.ndim == 1 else tuple(size)

@@ -28,7 +28,7 @@ def execute(module, plan: Plan, geom: Geometry, inputs: list[torch.Tensor],
     for name, tensor in zip(sched.inputs, inputs):
         b = sched.buffers[name]
         tensors[name] = tensor.contiguous().reshape(planes, b.bands, *b.shape)
-    zero = sched.zero_filled()
+    zero = sched.zero_filled
     for name, b in sched.buffers.items():
         if name in tensors:
             continue
