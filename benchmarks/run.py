@@ -185,7 +185,9 @@ def write(result: dict):
     RESULTS.mkdir(parents=True, exist_ok=True)
     m = result["machine"]
     tag = (m.get("gpu") or m["cpu"]).replace(" ", "-").replace("/", "-").replace("(R)", "")
-    stem = f"dwt2d_{result['device']}_{''.join(c for c in tag if c.isalnum() or c in '-_.')[:48]}"
+    shape = "x".join(str(d) for d in result["shape"])
+    stem = (f"dwt2d_{result['device']}_{shape}_"
+            f"{''.join(c for c in tag if c.isalnum() or c in '-_.')[:48]}")
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1))
     peers = ["pytorch_wavelets", "ptwt", "pywt"]
     lines = [f"# wavegen dwt2d benchmark: {result['device']}",
