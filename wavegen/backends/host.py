@@ -54,9 +54,8 @@ def compile_library(target: str, src: Path, out: Path) -> None:
                            f"{proc.stderr[-4000:]}")
 
 
-def _argtypes(kernel) -> list:
-    view = [ctypes.c_void_p, ctypes.c_longlong, ctypes.c_longlong]
-    return view * 3 + [ctypes.c_longlong] * 4
+# Every pass kernel takes three views (pointer, plane stride, row stride), then P, M, N, K.
+ARGTYPES = [ctypes.c_void_p, ctypes.c_longlong, ctypes.c_longlong] * 3 + [ctypes.c_longlong] * 4
 
 
 class HostModule:
@@ -70,7 +69,7 @@ class HostModule:
         for kernel in plan.kernels.values():
             fn = getattr(self.lib, kernel_symbol(kernel, dtype, target))
             grid = [ctypes.c_uint, ctypes.c_uint] if target == "cuda_emulated" else []
-            fn.argtypes = grid + _argtypes(kernel)
+            fn.argtypes = grid + ARGTYPES
             fn.restype = None
             self.functions[kernel.name] = fn
 
