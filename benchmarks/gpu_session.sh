@@ -5,7 +5,9 @@
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #     --implementation cp --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
 #     -d .whl PyWavelets jinja2 MarkupSafe pytest pluggy iniconfig packaging hypothesis \
-#     sortedcontainers attrs pytorch_wavelets ptwt six nvidia-cuda-nvrtc-cu12
+#     sortedcontainers attrs pytorch_wavelets ptwt six
+# (no NVRTC wheel: the machine's own CUDA toolkit, found through CUDA_PATH or /usr/local/cuda,
+# matches its driver; a newer NVRTC could emit cubins the driver cannot load)
 # then run this script with carry [".whl"]; results land in benchmarks/results and $OUT.
 set -uo pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \

@@ -48,6 +48,7 @@ def test_cuda_many_planes_and_current_stream():
     t = wavegen.build(wavegen.Spec("dwt1d", "db2", 1, "zero"))
     x = torch.randn(100_000, 1, 16, device="cuda")
     stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())     # x was made on the default stream
     with torch.cuda.stream(stream):
         yl, yh = t(x)
     stream.synchronize()
