@@ -16,17 +16,20 @@ class NvrtcUnavailable(RuntimeError):
 
 
 def _candidates():
+    """The machine's CUDA toolkit first (it matches the driver that will load the cubins),
+    the pip wheel last (CI and machines without a toolkit)."""
+    for var in ("CUDA_PATH", "CUDA_HOME"):
+        if os.environ.get(var):
+            yield from sorted(glob.glob(os.path.join(os.environ[var], "lib64", "libnvrtc.so*")))
+    yield from sorted(glob.glob("/usr/local/cuda/lib64/libnvrtc.so*"))
+    yield from sorted(glob.glob("/usr/local/cuda-*/lib64/libnvrtc.so*"), reverse=True)
+    yield from ("libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12")
     try:
         import nvidia.cuda_nvrtc as wheel
         for base in wheel.__path__:
             yield from sorted(glob.glob(os.path.join(base, "lib", "libnvrtc.so*")))
     except ImportError:
         pass
-    for var in ("CUDA_PATH", "CUDA_HOME"):
-        if os.environ.get(var):
-            yield from sorted(glob.glob(os.path.join(os.environ[var], "lib64", "libnvrtc.so*")))
-    yield from sorted(glob.glob("/usr/local/cuda/lib64/libnvrtc.so*"))
-    yield from ("libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12")
 
 
 @functools.lru_cache(maxsize=None)
