@@ -182,6 +182,8 @@ class Plan:
         self.spec = spec
         self.ndim = spec.ndim
         self.axes = ("h", "w") if spec.ndim == 2 else ("w",)
+        # The kernels of the untransposed schedule, per axis; a transposed spec compiles
+        # their transposes (the steps of its schedule are transposed the same way).
         if spec.is_inverse:
             # idwt = adjoint of analysis with taps rec (zero mode unless periodization).
             mode = "periodization" if spec.mode == "periodization" else "zero"
@@ -190,9 +192,8 @@ class Plan:
         else:
             self.axis_kernels = {a: analysis_kernel(a, b.dec_lo, b.dec_hi, spec.mode)
                                  for a, b in zip(self.axes, spec.banks)}
-        if spec.transposed:
-            self.axis_kernels = {a: k.transposed() for a, k in self.axis_kernels.items()}
-        self.kernels = {k.name: k for k in self.axis_kernels.values()}
+        self.kernels = {k.name: k for k in (k.transposed() if spec.transposed else k
+                                            for k in self.axis_kernels.values())}
         self._schedules: dict[Geometry, Schedule] = {}
         self.lengths = tuple(b.length for b in spec.banks)
 
@@ -280,10 +281,6 @@ class Plan:
     def _shape(self, size) -> tuple[int, int]:
         return (1, size[0]) if self.ndim == 1 else tuple(size)
 
-    def _kernel(self, axis: str, direction: str) -> PassKernel:
-        k = self.axis_kernels[axis]
-        return k if k.direction == direction else k.transposed()
-
     def _analysis_schedule(self, geom: Geometry) -> Schedule:
         J = len(geom.details)
         if geom.approx != geom.details[-1]:
@@ -299,11 +296,11 @@ class Plan:
             lo = "yl" if level == J else f"a{level}"
             buffers[band] = Buffer(band, self._shape(d), 3 if self.ndim == 2 else 1)
             buffers[lo] = Buffer(lo, self._shape(d))
-            w = self._kernel("w", "analysis")
+            w = self.axis_kernels["w"]
             if self.ndim == 1:
                 steps.append(Step(w, (View(src),), (View(lo), View(band)), 1, src_size[0], d[0]))
             else:
-                h = self._kernel("h", "analysis")
+                h = self.axis_kernels["h"]
                 tl, th = f"l{level}", f"h{level}"
                 buffers[tl] = Buffer(tl, (d[0], src_size[1]))
                 buffers[th] = Buffer(th, (d[0], src_size[1]))
@@ -332,11 +329,11 @@ class Plan:
             dest = "x" if level == 1 else f"r{level}"
             buffers[band] = Buffer(band, self._shape(d), 3 if self.ndim == 2 else 1)
             buffers[dest] = Buffer(dest, self._shape(r))
-            w = self._kernel("w", "adjoint")
+            w = self.axis_kernels["w"]
             if self.ndim == 1:
                 steps.append(Step(w, (View(approx), View(band)), (View(dest),), 1, r[0], d[0]))
             else:
-                h = self._kernel("h", "adjoint")
+                h = self.axis_kernels["h"]
                 tl, th = f"l{level}", f"h{level}"
                 buffers[tl] = Buffer(tl, (d[0], r[1]))
                 buffers[th] = Buffer(th, (d[0], r[1]))

@@ -6,6 +6,7 @@ import functools
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..render import kernel_symbol
 from . import nvrtc
@@ -23,7 +24,6 @@ def cupy():
 
 
 def arch(device_index: int) -> str:
-    import torch
     major, minor = torch.cuda.get_device_capability(device_index)
     return f"sm_{major}{minor}"
 
@@ -43,7 +43,7 @@ def _external_stream(pointer: int, device_index: int):
 
 class CudaModule:
     def __init__(self, path: Path, plan, dtype: str, device_index: int, block: int):
-        cp = cupy()
+        cp = self.cp = cupy()
         self.device_index = device_index
         self.block = block
         with cp.cuda.Device(device_index):
@@ -52,11 +52,10 @@ class CudaModule:
                               for k in plan.kernels.values()}
 
     def launch(self, kernel, args: list[int], threads: int) -> None:
-        import torch
-        cp = cupy()
         stream = torch.cuda.current_stream(self.device_index).cuda_stream
         grid = (threads + self.block - 1) // self.block
-        with cp.cuda.Device(self.device_index), _external_stream(stream, self.device_index):
+        with self.cp.cuda.Device(self.device_index), \
+                _external_stream(stream, self.device_index):
             # NumPy scalars pass by value with their size: 8 bytes for both the device
             # pointers and the `long long` sizes and strides of the kernel signature.
             self.functions[kernel.name]((grid,), (self.block,),
