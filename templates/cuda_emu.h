@@ -80,3 +80,4 @@ inline void __syncthreads() { swapcontext(&wg_emu::current->context, &wg_emu::sc
 #define __forceinline__ inline
 #define __restrict__ __restrict
 #define __shared__ static
+#define __constant__ static const

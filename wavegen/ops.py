@@ -11,8 +11,6 @@ import functools
 
 import torch
 
-from .plan import Geometry
-from .runner import tensor_shape
 from .spec import Spec
 
 
@@ -27,17 +25,15 @@ def _transform(spec_json: str, target: str):
 
 
 def _shapes(plan, geometry: list[int], lead) -> tuple[list, list]:
-    geom = Geometry.unflat(geometry, plan.ndim)
-    ins, outs = plan.io_shapes(geom)
-    return ([tensor_shape(lead, b, s) for b, s in ins],
-            [tensor_shape(lead, b, s) for b, s in outs])
+    return plan.io_shapes(plan.Geometry.unflat(geometry, plan.ndim), lead)
 
 
 @torch.library.custom_op("wavegen::run", mutates_args=())
 def run(inputs: list[torch.Tensor], spec: str, geometry: list[int],
         target: str) -> list[torch.Tensor]:
     transform = _transform(spec, target)
-    return transform.execute(inputs, Geometry.unflat(geometry, transform.plan.ndim), target)
+    plan = transform.plan
+    return transform.execute(inputs, plan.Geometry.unflat(geometry, plan.ndim), target)
 
 
 @run.register_fake

@@ -175,8 +175,15 @@ class Schedule:
                          and covered.get(name, set()) != set(range(b.bands)))
 
 
+def tensor_shape(lead, bands: int, size) -> tuple[int, ...]:
+    """User-facing shape of a buffer: (N, C[, 3], *size)."""
+    return (*lead, *((bands,) if bands > 1 else ()), *size)
+
+
 class Plan:
     """The plan of one spec: its kernels and, per geometry, its schedule."""
+    family = "dwt"
+    Geometry = Geometry
 
     def __init__(self, spec: Spec):
         self.spec = spec
@@ -357,12 +364,17 @@ class Plan:
             return geom
         return self.geometry_from_coefficients(shapes[0], shapes[1:])
 
-    def io_shapes(self, geom: Geometry) -> tuple[list, list]:
-        """((bands, size) of each input, (bands, size) of each output)."""
+    def io_shapes(self, geom: Geometry, lead) -> tuple[list, list]:
+        """(shapes of the inputs, shapes of the outputs) of a call on (N, C) = lead."""
         signal = [(1, geom.signal)]
         coeffs = self.coefficient_shapes(geom)
-        return (signal, coeffs) if self.takes_signal else (coeffs, signal)
+        ins, outs = (signal, coeffs) if self.takes_signal else (coeffs, signal)
+        return ([tensor_shape(lead, b, s) for b, s in ins],
+                [tensor_shape(lead, b, s) for b, s in outs])
 
 
-def plan(spec: Spec) -> Plan:
+def plan(spec: Spec):
+    if spec.is_dtcwt:
+        from .plan_dtcwt import DtcwtPlan
+        return DtcwtPlan(spec)
     return Plan(spec)

@@ -61,6 +61,32 @@ def _kernel_view(kernel) -> dict:
     return view
 
 
+def _level_view(kernel) -> dict:
+    """A DTCWT level kernel with its taps unrolled into rows and columns: for role f and
+    phase p, tap i reads extended row ``A*r + row`` and, along columns, component
+    ``comp`` of the deinterleaved window at ``c + shift`` (see plan_dtcwt)."""
+    e0, span = kernel.window
+    A, C = kernel.decimation, kernel.stride
+
+    def phases(role):
+        pf = kernel.filter(role)
+        return [[dict(i=i, tap=_literal(t), row=b + C * i, comp=(b + C * i - e0) % A,
+                      shift=(b + C * i - e0) // A, pos=b + C * i - e0)
+                 for i, t in enumerate(taps) if t != 0] for taps, b in zip(pf.taps, pf.base)]
+
+    products = kernel.products
+    row_roles = list(dict.fromkeys(p[0] for p in products))
+    col_roles = list(dict.fromkeys(p[1] for p in products))
+    view = dict(name=kernel.name, direction=kernel.direction, A=A, C=C, e0=e0, span=span,
+                index=f"wg_index_{kernel.mode}_{kernel.edge}", products=products, row_roles=row_roles,
+                lines=[(f, p) for f in row_roles for p in (0, 1)],
+                taps={r: phases(r) for r in dict.fromkeys(row_roles + col_roles)},
+                tile_rows=kernel.tile_rows, tile_cols=kernel.tile_cols,
+                parallel_min_outputs=kernel.parallel_min_outputs)
+    view["line_index"] = {f"{f}{p}": i for i, (f, p) in enumerate(view["lines"])}
+    return view
+
+
 def plan_json(plan: Plan) -> str:
     return json.dumps({"spec": json.loads(plan.spec.to_json()),
                        "kernels": [dataclasses.asdict(k) for k in plan.kernels.values()]},
@@ -79,16 +105,19 @@ def render(plan: Plan, target: str, dtype: str = "float32") -> str:
     if dtype not in DTYPES:
         raise ValueError(f"unsupported dtype {dtype!r}; accepted: {', '.join(DTYPES)}")
     ctype, suffix = DTYPES[dtype]
-    context = dict(kernels=[_kernel_view(k) for k in plan.kernels.values()], dtype=ctype,
+    view = _level_view if plan.family == "dtcwt" else _kernel_view
+    prefix = "dtcwt_" if plan.family == "dtcwt" else ""
+    context = dict(kernels=[view(k) for k in plan.kernels.values()], dtype=ctype,
                    suffix=suffix, spec_json=plan.spec.to_json(), target=target,
-                   source_key=source_key(plan, target, dtype))
+                   source_key=source_key(plan, target, dtype),
+                   signature_template=prefix + "signature.j2")
     env = _environment()
     if target == "cuda_emulated":
-        context["cuda_source"] = env.get_template("cuda.cu.j2").render(
+        context["cuda_source"] = env.get_template(prefix + "cuda.cu.j2").render(
             **{**context, "target": "cuda"})
         return env.get_template("cuda_emulated.cpp.j2").render(**context)
     name = "cpu.cpp.j2" if target == "cpu" else "cuda.cu.j2"
-    return env.get_template(name).render(**context)
+    return env.get_template(prefix + name).render(**context)
 
 
 def kernel_symbol(kernel, dtype: str, target: str) -> str:

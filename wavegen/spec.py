@@ -18,7 +18,10 @@ MODES = ("zero", "constant", "symmetric", "reflect", "periodic", "smooth",
 MODE_ALIASES = {"per": "periodization", "periodisation": "periodization", "sym": "symmetric",
                 "zpd": "zero", "ref": "reflect", "reflection": "reflect", "symm": "symmetric"}
 DWT_KINDS = ("dwt1d", "dwt2d", "idwt1d", "idwt2d")
-KINDS = DWT_KINDS
+DTCWT_KINDS = ("dtcwt2d", "idtcwt2d")
+KINDS = DWT_KINDS + DTCWT_KINDS
+# The DTCWT extends each level's signal symmetrically (dtcwt's convention) or with zeros.
+DTCWT_MODES = ("symmetric", "zero")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +131,7 @@ class Spec:
     """What to compute.
 
     kind:    'dwt1d' | 'dwt2d' (analysis) or 'idwt1d' | 'idwt2d' (synthesis, PyWavelets'
-             waverec semantics).
+             waverec semantics); 'dtcwt2d' | 'idtcwt2d' (the dtcwt package's Transform2d).
     wavelet: a name, ``pywt.Wavelet``, ``FilterBank`` or filter tuple; for 2-D also a pair
              ``(height_bank, width_bank)`` to filter the two axes differently.
     levels:  number of decomposition levels (>= 1). Synthesis specs may leave it None: the
@@ -137,6 +140,13 @@ class Spec:
     mode:    one of the nine PyWavelets modes.
     transposed: this spec is the exact adjoint (transpose) of the one it was made from;
              ``spec.adjoint()`` flips it.
+
+    DTCWT kinds take ``biort`` and ``qshift`` (names or filter tuples, kingsbury.py) instead
+    of ``wavelet``, ``mode`` 'symmetric' or 'zero' (applied at every level), and
+    pytorch_wavelets' options: ``skip_hps`` and ``include_scale`` (a bool or one per level;
+    synthesis specs may leave ``skip_hps`` None: the bands given decide per call), and
+    ``o_dim``/``ri_dim``, the dimensions of the 6 orientations and of (real, imaginary) in
+    the band tensors.
     """
     kind: str
     wavelet: object = "haar"
@@ -144,6 +154,13 @@ class Spec:
     mode: str = "symmetric"
     transposed: bool = False
     banks: tuple[FilterBank, ...] = dataclasses.field(default=(), compare=False, repr=False)
+    # DTCWT kinds only (see ``dtcwt_options``).
+    biort: object = None
+    qshift: object = None
+    skip_hps: tuple[bool, ...] | None = None
+    include_scale: tuple[bool, ...] | None = None
+    o_dim: int = 2
+    ri_dim: int = -1
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -158,6 +175,9 @@ class Spec:
             if self.levels < 1:
                 raise ValueError(f"levels must be >= 1, got {self.levels}")
             object.__setattr__(self, "levels", int(self.levels))
+        if self.is_dtcwt:
+            self._resolve_dtcwt()
+            return
         object.__setattr__(self, "mode", canonical_mode(self.mode))
         ndim = self.ndim
         wav = self.wavelet
@@ -177,6 +197,64 @@ class Spec:
         object.__setattr__(self, "wavelet", banks if ndim == 2 and banks[0] != banks[1]
                            else banks[0])
 
+    def _resolve_dtcwt(self):
+        from .kingsbury import filter_set
+        if self.mode not in DTCWT_MODES:
+            raise ValueError(f"unknown DTCWT mode {self.mode!r}; accepted modes are "
+                             f"{', '.join(DTCWT_MODES)} (zero extension applies at every level)")
+        biort = filter_set("near_sym_a" if self.biort is None else self.biort, "biort")
+        qshift = filter_set("qshift_a" if self.qshift is None else self.qshift, "qshift")
+        needs = ("g0o", "g1o") if self.is_inverse else ("h0o", "h1o")
+        needq = ("g0a", "g0b", "g1a", "g1b") if self.is_inverse else ("h0a", "h0b", "h1a", "h1b")
+        for fs, keys in ((biort, needs), (qshift, needq)):
+            if not fs.has(*keys):
+                raise ValueError(f"{self.kind} needs the {fs.kind} filters {', '.join(keys)}; "
+                                 f"the set {fs.name} has {', '.join(k for k, _ in fs.taps)}")
+        object.__setattr__(self, "biort", biort)
+        object.__setattr__(self, "qshift", qshift)
+        object.__setattr__(self, "wavelet", None)
+        for name in ("skip_hps", "include_scale"):
+            value = getattr(self, name)
+            if value is None and (name == "include_scale" or not self.is_inverse):
+                value = False
+            if value is not None:
+                object.__setattr__(self, name, self._per_level(name, value))
+        if self.is_inverse and any(self.include_scale):
+            raise ValueError("include_scale applies to the forward DTCWT only")
+        dims = []
+        for name in ("o_dim", "ri_dim"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or \
+                    not -6 <= value < 6:
+                raise ValueError(f"{name} must be a dimension of the 6-D band tensor, -6..5; "
+                                 f"got {value!r}")
+            if value % 6 in (0, 1):
+                raise ValueError(f"{name}={value} would move the batch or channel dimension; "
+                                 "use a dimension from 2 to 5 (or -4 to -1)")
+            dims.append(int(value) % 6)
+        if dims[0] == dims[1]:
+            raise ValueError("o_dim and ri_dim must be different dimensions")
+        object.__setattr__(self, "o_dim", dims[0])
+        object.__setattr__(self, "ri_dim", dims[1])
+
+    def _per_level(self, name: str, value) -> tuple[bool, ...]:
+        if isinstance(value, (bool, np.bool_)):
+            if self.levels is None:
+                return () if not value else self._fail_levels(name)
+            return (bool(value),) * self.levels
+        value = tuple(bool(v) for v in value)
+        if self.levels is None or len(value) != self.levels:
+            raise ValueError(f"{name} must be a bool or a list of one bool per level "
+                             f"({self.levels} levels); got {len(value)} entries")
+        return value
+
+    def _fail_levels(self, name):
+        raise ValueError(f"{name}=True needs a number of levels")
+
+    @property
+    def is_dtcwt(self) -> bool:
+        return self.kind in DTCWT_KINDS
+
     @property
     def ndim(self) -> int:
         return 2 if self.kind.endswith("2d") else 1
@@ -191,6 +269,8 @@ class Spec:
     def inverse(self) -> "Spec":
         """The synthesis spec of an analysis spec and vice versa; (A^T)^-1 = (A^-1)^T."""
         kind = self.kind[1:] if self.is_inverse else "i" + self.kind
+        if self.is_dtcwt:
+            return dataclasses.replace(self, kind=kind, include_scale=None)
         return dataclasses.replace(self, kind=kind)
 
     @functools.cached_property
@@ -199,6 +279,12 @@ class Spec:
 
     def to_json(self) -> str:
         """Canonical JSON: the identity of a spec across processes (cache keys, torch ops)."""
+        if self.is_dtcwt:
+            return json.dumps({"kind": self.kind, "levels": self.levels, "mode": self.mode,
+                               "transposed": self.transposed, "biort": self.biort.to_json(),
+                               "qshift": self.qshift.to_json(), "skip_hps": self.skip_hps,
+                               "include_scale": self.include_scale, "o_dim": self.o_dim,
+                               "ri_dim": self.ri_dim}, sort_keys=True)
         return json.dumps({"kind": self.kind, "levels": self.levels, "mode": self.mode,
                            "transposed": self.transposed,
                            "banks": [b.to_json() for b in self.banks]}, sort_keys=True)
@@ -206,6 +292,12 @@ class Spec:
     @staticmethod
     def from_json(text: str) -> "Spec":
         d = json.loads(text)
+        if d["kind"] in DTCWT_KINDS:
+            from .kingsbury import FilterSet
+            return Spec(d["kind"], levels=d["levels"], mode=d["mode"],
+                        transposed=d["transposed"], biort=FilterSet.from_json(d["biort"]),
+                        qshift=FilterSet.from_json(d["qshift"]), skip_hps=d["skip_hps"],
+                        include_scale=d["include_scale"], o_dim=d["o_dim"], ri_dim=d["ri_dim"])
         banks = tuple(FilterBank(b["name"], *(None if b[f] is None else tuple(b[f]) for f in
                                               ("dec_lo", "dec_hi", "rec_lo", "rec_hi")))
                       for b in d["banks"])
@@ -213,7 +305,10 @@ class Spec:
         return Spec(d["kind"], wavelet, d["levels"], d["mode"], d["transposed"])
 
     def readable_name(self) -> str:
-        names = "-".join(dict.fromkeys(b.name for b in self.banks))
+        if self.is_dtcwt:
+            names = f"{self.biort.name}-{self.qshift.name}"
+        else:
+            names = "-".join(dict.fromkeys(b.name for b in self.banks))
         levels = "any" if self.levels is None else self.levels
         return f"{self.kind}{'_adjoint' if self.transposed else ''}_{names}_{self.mode}_J{levels}"
 

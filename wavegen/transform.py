@@ -1,6 +1,7 @@
 """``wavegen.build(spec)``: a compiled, differentiable transform."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 
@@ -10,7 +11,6 @@ from . import cache, render
 from .plan import Geometry, plan as make_plan
 from .spec import Spec
 
-BLOCK = 256          # CUDA threads per block (the emulated target runs the same launch)
 DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64"}
 TARGETS = ("cpu", "cuda_emulated")
 _LOCK = threading.Lock()
@@ -73,13 +73,14 @@ class Transform:
         path, _ = cache.fetch(name, material, lambda: render.render(self.plan, target, dtype),
                               suffix, compile_fn)
         if target == "cuda":
-            return cuda.CudaModule(path, self.plan, dtype, index, BLOCK)
-        return host.HostModule(path, self.plan, dtype, target, BLOCK)
+            return cuda.CudaModule(path, self.plan, dtype, index)
+        return host.HostModule(path, self.plan, dtype, target)
 
-    def execute(self, inputs, geom: Geometry, target: str):
-        from .runner import execute
+    def execute(self, inputs, geom, target: str):
+        from .runner import execute, execute_dtcwt
         module = self.module(target, DTYPE_NAMES[inputs[0].dtype], inputs[0].device)
-        return execute(module, self.plan, geom, inputs, poison=target == "cuda_emulated")
+        run = execute_dtcwt if self.plan.family == "dtcwt" else execute
+        return run(module, self.plan, geom, inputs, poison=target == "cuda_emulated")
 
     # -- calling ---------------------------------------------------------------------------
     def __call__(self, *args, signal_size=None):
@@ -87,6 +88,8 @@ class Transform:
         ``t((yl, yh)) -> x``. Transposed specs swap the two; ``signal_size`` picks the
         signal size of an analysis adjoint (default: the size the inverse would produce)."""
         from .ops import run
+        if self.plan.family == "dtcwt":
+            return self._call_dtcwt(args, signal_size)
         if self.plan.takes_signal:
             if len(args) != 1:
                 raise TypeError(f"{self.spec.kind} takes one tensor x, got {len(args)} "
@@ -106,6 +109,86 @@ class Transform:
         if self.plan.takes_signal:
             return outputs[0], list(outputs[1:])
         return outputs[0]
+
+    def _call_dtcwt(self, args, signal_size):
+        """pytorch_wavelets' conventions: forward ``x -> (yl, yh)`` (``(scales, yh)`` with
+        include_scale; skipped bands are 0-d zeros); inverse ``(yl, yh) -> x``, where a
+        band (or the lowpass) may be None, 0-d or empty to mean zeros."""
+        from .ops import run
+        spec, plan = self.spec, self.plan
+        J = spec.levels
+        scales = spec.include_scale or ()
+        if plan.takes_signal:
+            if len(args) != 1:
+                raise TypeError(f"{spec.kind} takes one tensor x, got {len(args)} arguments")
+            x = _check_tensor(args[0], "x", 4, 2)
+            geom = plan.geometry_from_signal(tuple(x.shape[2:]))
+            out = run([x], self._json, geom.flat(), self._target_for(x))
+            yh = [b if b.dim() == 6 else b.new_zeros(()) for b in out[1:J + 1]]
+            if not any(scales):
+                return out[0], yh
+            extra = iter(out[J + 1:])
+            lows = [next(extra) if s else out[0].new_zeros(()) for s in scales[:-1]]
+            return lows + [out[0] if scales[-1] else out[0].new_zeros(())], yh
+        yl, yh = _split_coefficients(args)
+        if any(scales):         # the adjoint of a forward with include_scale takes its scales
+            lows = list(yl)
+            yl = lows[-1]
+        inputs, geom = self._dtcwt_coefficients(yl, yh)
+        if any(scales):
+            inputs += [_check_tensor(lows[j], f"scales[{j}]", 4, 2)
+                       for j in range(J - 1) if scales[j]]
+        if signal_size is not None:
+            candidate = plan.geometry_from_signal(tuple(signal_size))
+            if candidate.bands != geom.bands:
+                raise ValueError(f"signal_size {tuple(signal_size)} does not produce bands "
+                                 f"of the given sizes {geom.bands}")
+            geom = dataclasses.replace(geom, signal=tuple(signal_size))
+        return run(inputs, self._json, geom.flat(), self._target_for(inputs[0]))[0]
+
+    def _dtcwt_coefficients(self, yl, yh):
+        spec, plan = self.spec, self.plan
+        if not isinstance(yh, (list, tuple)):
+            raise TypeError("yh must be a list of band tensors, finest level first; got "
+                            f"{type(yh).__name__}")
+        if spec.levels is not None and len(yh) != spec.levels:
+            raise ValueError(f"yh has {len(yh)} levels but the transform has {spec.levels}")
+        layout = plan.band_shape(("N", "C"), ("h", "w"))
+        hdim, wdim = plan.spatial_dims()
+        given = [b is not None and b.numel() > 0 for b in yh]
+        ref = yl if yl is not None and yl.numel() > 0 else \
+            next((b for b, g in zip(yh, given) if g), None)
+        if ref is None:
+            raise ValueError("the inverse DTCWT needs the lowpass or at least one band")
+        lead = tuple(ref.shape[:2])
+        bands = []
+        for j, (band, g) in enumerate(zip(yh, given)):
+            if not g:
+                bands.append(None)
+                continue
+            band = _check_tensor(band, f"yh[{j}]", 6, 2)
+            if band.shape[spec.o_dim] != 6 or band.shape[spec.ri_dim] != 2 or \
+                    tuple(band.shape[:2]) != lead:
+                raise ValueError(f"yh[{j}] (level {j + 1}) has shape {tuple(band.shape)}; "
+                                 f"bands must have shape {layout} with 6 orientations "
+                                 f"(o_dim={spec.o_dim}), real/imaginary (ri_dim={spec.ri_dim}) "
+                                 f"and (N, C) = {lead}")
+            if band.dtype != ref.dtype or band.device != ref.device:
+                raise ValueError(f"yh[{j}] is {band.dtype} on {band.device}; expected "
+                                 f"{ref.dtype} on {ref.device} like the other coefficients")
+            bands.append((band.shape[hdim], band.shape[wdim]))
+        low_size = tuple(yl.shape[2:]) if yl is not None and yl.numel() > 0 else None
+        if low_size is None:
+            coarsest = bands[-1] or plan._fill_bands((0, 0), bands)[-1]
+            low_size = tuple(2 * s for s in coarsest)
+            yl = ref.new_zeros((*lead, *low_size))
+        yl = _check_tensor(yl, "yl", 4, 2)
+        if tuple(yl.shape[:2]) != lead:
+            raise ValueError(f"yl has (N, C) = {tuple(yl.shape[:2])} but the bands have {lead}")
+        geom = plan.geometry_from_coefficients(low_size, plan._fill_bands(low_size, bands),
+                                               [not g for g in given])
+        inputs = [yl] + [b if g else yl.new_empty((0,)) for b, g in zip(yh, given)]
+        return inputs, geom
 
     def _resized(self, geom: Geometry, signal) -> Geometry:
         candidate = self.plan.geometry_from_signal(signal)

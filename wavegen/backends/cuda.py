@@ -42,21 +42,19 @@ def _external_stream(pointer: int, device_index: int):
 
 
 class CudaModule:
-    def __init__(self, path: Path, plan, dtype: str, device_index: int, block: int):
+    def __init__(self, path: Path, plan, dtype: str, device_index: int):
         cp = self.cp = cupy()
         self.device_index = device_index
-        self.block = block
         with cp.cuda.Device(device_index):
             module = cp.RawModule(path=str(path))
             self.functions = {k.name: module.get_function(kernel_symbol(k, dtype, "cuda"))
                               for k in plan.kernels.values()}
 
-    def launch(self, kernel, args: list[int], threads: int) -> None:
+    def launch(self, kernel, args: list[int], grid: int, block: int) -> None:
         stream = torch.cuda.current_stream(self.device_index).cuda_stream
-        grid = (threads + self.block - 1) // self.block
         with self.cp.cuda.Device(self.device_index), \
                 _external_stream(stream, self.device_index):
             # NumPy scalars pass by value with their size: 8 bytes for both the device
             # pointers and the `long long` sizes and strides of the kernel signature.
-            self.functions[kernel.name]((grid,), (self.block,),
+            self.functions[kernel.name]((grid,), (block,),
                                         tuple(np.int64(a) for a in args))

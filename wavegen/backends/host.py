@@ -54,28 +54,32 @@ def compile_library(target: str, src: Path, out: Path) -> None:
                            f"{proc.stderr[-4000:]}")
 
 
-# Every pass kernel takes three views (pointer, plane stride, row stride), then P, M, N, K.
-ARGTYPES = [ctypes.c_void_p, ctypes.c_longlong, ctypes.c_longlong] * 3 + [ctypes.c_longlong] * 4
+_P, _I = ctypes.c_void_p, ctypes.c_longlong
+ARGTYPES = {
+    # Every DWT pass takes three views (pointer, plane stride, row stride), then P, M, N, K.
+    "dwt": [_P, _I, _I] * 3 + [_I] * 4,
+    # Every DTCWT level: templates/dtcwt_signature.j2.
+    "dtcwt": [_P] + [_I] * 6 + [_P, _I, _I] + [_P] + [_I] * 6 + [_I] * 4,
+}
 
 
 class HostModule:
     """A loaded shared library; ``launch`` calls one kernel of it."""
 
-    def __init__(self, path: Path, plan, dtype: str, target: str, block: int):
+    def __init__(self, path: Path, plan, dtype: str, target: str):
         self.lib = ctypes.CDLL(str(path))
         self.target = target
-        self.block = block
         self.functions = {}
         for kernel in plan.kernels.values():
             fn = getattr(self.lib, kernel_symbol(kernel, dtype, target))
             grid = [ctypes.c_uint, ctypes.c_uint] if target == "cuda_emulated" else []
-            fn.argtypes = grid + ARGTYPES
+            fn.argtypes = grid + ARGTYPES[plan.family]
             fn.restype = None
             self.functions[kernel.name] = fn
 
-    def launch(self, kernel, args: list[int], threads: int) -> None:
+    def launch(self, kernel, args: list[int], grid: int, block: int) -> None:
         fn = self.functions[kernel.name]
         if self.target == "cuda_emulated":
-            fn((threads + self.block - 1) // self.block, self.block, *args)
+            fn(grid, block, *args)
         else:
             fn(*args)

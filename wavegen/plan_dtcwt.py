@@ -1,0 +1,324 @@
+"""The plan of the 2-D DTCWT (contract.md 4): one fused kernel per level.
+
+Every building block of dtcwt (colfilter at level 1, coldfilt at levels >= 2) is the same
+*two-phase pass*: output sample ``2o + p`` of filter f is
+
+    Y_f[2o + p] = sum_i taps_f[p][i] * xe[A*o + base_f[p] + C*i]
+
+with (A, C) = (2, 1) for colfilter and (4, 2) for coldfilt, where the two phases are the two
+trees (contract 4.2). A level filters both axes this way and evaluates everything on the grid
+of 2x2 *quads*: quad (r, c) of the product (f on rows, g on columns) holds
+``Y_fg[2r + pr, 2c + pc]``. The lowpass product is written as it is (its quads are the next
+level's samples); each band pair goes through q2c into two of the six orientations.
+
+The size padding of dtcwt (odd sizes: repeat the last row; sides not a multiple of 4 at
+levels >= 2: repeat the first and last) is folded into the extension: the kernel reads the
+stored signal through ``index(e) = pad(extend(e))`` and never materialises a padded copy.
+
+The adjoint kernel runs the same level backwards (c2q, transposed filtering, fold). Because
+colfilter with Kingsbury's symmetric odd filters is self-adjoint and ``coldfilt(., ha, hb)^T
+== colifilt(., rev ha, rev hb)`` when hb = rev(ha) (kingsbury._validate checks both), dtcwt's
+inverse level is exactly the adjoint of the analysis level with the synthesis filters, where
+the padding rows are *embedded* (the inverse crops them) instead of duplicated.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Sequence
+
+from .spec import Spec
+
+# Orientations of each product's (z0, z1) after q2c, by (row filter, column filter) role.
+BAND_PAIRS = {("hi", "lo"): (0, 5), ("lo", "hi"): (2, 3), ("diag", "diag"): (1, 4)}
+
+
+@dataclasses.dataclass(frozen=True)
+class PhaseFilter:
+    """One filter along one axis with its two output phases."""
+    taps: tuple[tuple[float, ...], tuple[float, ...]]   # per phase, in correlation order
+    base: tuple[int, int]                               # extended index of tap 0 at o = 0
+    stride: int                                         # C: extended samples between taps
+
+    @property
+    def reach(self) -> tuple[int, int]:
+        """(first, last) extended offset read relative to A*o."""
+        return (min(self.base),
+                max(b + self.stride * (len(t) - 1) for b, t in zip(self.base, self.taps)))
+
+
+def colfilter(h: Sequence[float]) -> PhaseFilter:
+    """dtcwt's colfilter (no decimation): Y[q] = sum_k h[k] X~[q + (m-1) - m//2 - k]."""
+    m = len(h)
+    taps = tuple(reversed(h))
+    return PhaseFilter((taps, taps), (-(m // 2), 1 - m // 2), 1)
+
+
+def coldfilt(ha: Sequence[float], hb: Sequence[float]) -> PhaseFilter:
+    """dtcwt's coldfilt: Ya[i] = sum_j ha[j] X~[4i + m - 2j], Yb likewise at 4i + m + 1 - 2j;
+    outputs (Ya, Yb) interleaved, or (Yb, Ya) when sum(ha * hb) < 0."""
+    m = len(ha)
+    a, b = (tuple(reversed(ha)), 2 - m), (tuple(reversed(hb)), 3 - m)
+    if sum(x * y for x, y in zip(ha, hb)) < 0:
+        a, b = b, a
+    return PhaseFilter((a[0], b[0]), (a[1], b[1]), 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class LevelKernel:
+    """One generated kernel: a whole DTCWT level in ``direction``."""
+    direction: str                  # 'analysis' | 'adjoint'
+    stage: str                      # 'biort' (level 1) | 'qshift' (levels >= 2)
+    decimation: int                 # A
+    stride: int                     # C
+    lo: PhaseFilter
+    hi: PhaseFilter
+    diag: PhaseFilter               # hi, or the bandpass filter of the _bp sets
+    highpass: bool                  # False: the level's bands are skipped (lowpass only)
+    mode: str                       # 'symmetric' | 'zero'
+    edge: str                       # 'duplicate' (analysis padding) | 'embed' (inverse crop)
+
+    @property
+    def name(self) -> str:
+        return f"wg_dtcwt_{self.direction}_{self.stage}{'' if self.highpass else '_lowpass'}"
+
+    # Below this many quads a CPU level runs on one thread (see plan.PassKernel).
+    parallel_min_outputs = 1 << 13
+
+    @property
+    def products(self) -> tuple[tuple[str, str, tuple[int, int] | None], ...]:
+        """(row filter, column filter, orientations of (z0, z1) or None for the lowpass)."""
+        diag = "diag" if self.diag != self.hi else "hi"
+        bands = tuple((diag if f == "diag" else f, diag if g == "diag" else g, o)
+                      for (f, g), o in BAND_PAIRS.items()) if self.highpass else ()
+        return (("lo", "lo", None),) + bands
+
+    def filter(self, role: str) -> PhaseFilter:
+        return getattr(self, role)
+
+    @property
+    def window(self) -> tuple[int, int]:
+        """(e0, span): the extended samples the filters read for output o lie in
+        [A*o + e0, A*o + e0 + span), with e0 a multiple of A."""
+        roles = {r for p in self.products for r in p[:2]}
+        first = min(self.filter(r).reach[0] for r in roles)
+        last = max(self.filter(r).reach[1] for r in roles)
+        e0 = self.decimation * (first // self.decimation)
+        return e0, last - e0 + 1
+
+    # CUDA analysis: a block computes a tile of tile_rows x tile_cols quads; it filters the
+    # rows into shared memory, sized for float64 within SHARED_BYTES.
+    tile_cols = 32
+    SHARED_BYTES = 40 * 1024
+
+    @property
+    def tile_rows(self) -> int:
+        lines = 2 * len({p[0] for p in self.products})
+        width = self.decimation * (self.tile_cols - 1) + self.window[1]
+        return next(t for t in (8, 4, 2, 1) if t == 1 or lines * t * width * 8 <= self.SHARED_BYTES)
+
+    def transposed(self) -> "LevelKernel":
+        return dataclasses.replace(
+            self, direction="adjoint" if self.direction == "analysis" else "analysis")
+
+
+# ------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Geometry:
+    """Sizes of one call: the signal, the quad grid (= band size) of every level, and which
+    levels' bands are skipped."""
+    signal: tuple[int, int]
+    bands: tuple[tuple[int, int], ...]
+    skipped: tuple[bool, ...]
+
+    def flat(self) -> list[int]:
+        return [*self.signal, len(self.bands), *(s for b in self.bands for s in b),
+                *(int(s) for s in self.skipped)]
+
+    @staticmethod
+    def unflat(values: Sequence[int], ndim: int = 2) -> "Geometry":
+        v = [int(x) for x in values]
+        J = v[2]
+        bands = tuple((v[3 + 2 * j], v[4 + 2 * j]) for j in range(J))
+        return Geometry((v[0], v[1]), bands, tuple(bool(s) for s in v[3 + 2 * J:]))
+
+    def level_input(self, level: int) -> tuple[int, int]:
+        """Stored size of the signal level ``level`` (1-based) filters."""
+        return self.signal if level == 1 else tuple(2 * s for s in self.bands[level - 2])
+
+    def lowpass(self, level: int) -> tuple[int, int]:
+        return tuple(2 * s for s in self.bands[level - 1])
+
+    def lead(self, level: int) -> tuple[int, int]:
+        """Samples prepended by the padding (1 where a side was not a multiple of 4)."""
+        if level == 1:
+            return (0, 0)
+        return tuple((4 * q - n) // 2 for q, n in zip(self.bands[level - 1],
+                                                       self.level_input(level)))
+
+
+@dataclasses.dataclass(frozen=True)
+class LevelStep:
+    kernel: LevelKernel
+    level: int
+
+
+class DtcwtPlan:
+    """The plan of a dtcwt2d / idtcwt2d spec: its level kernels and their order."""
+    ndim = 2
+    family = "dtcwt"
+    Geometry = Geometry
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        synthesis = spec.is_inverse
+        self.kernels_by_stage = {}
+        for stage in ("biort", "qshift"):
+            for highpass in (True, False):
+                k = self._level_kernel(stage, highpass, synthesis)
+                self.kernels_by_stage[stage, highpass] = k.transposed() if spec.transposed \
+                    else k
+        self.kernels = {k.name: k for k in self._used_kernels()}
+
+    def _level_kernel(self, stage: str, highpass: bool, synthesis: bool) -> LevelKernel:
+        fs = self.spec.biort if stage == "biort" else self.spec.qshift
+        h = "g" if synthesis else "h"
+        if stage == "biort":
+            make = lambda i: colfilter(fs[f"{h}{i}o"])                     # noqa: E731
+            has_bp = fs.has(f"{h}2o")
+            A, C = 2, 1
+        else:
+            # Analysis: coldfilt(., h?b, h?a). Synthesis: colifilt(., g?b, g?a) is the
+            # transpose of coldfilt(., g?a, g?b).
+            pair = (lambda i: (fs[f"h{i}b"], fs[f"h{i}a"])) if not synthesis else \
+                (lambda i: (fs[f"g{i}a"], fs[f"g{i}b"]))
+            make = lambda i: coldfilt(*pair(i))                            # noqa: E731
+            has_bp = fs.has(f"{h}2a")
+            A, C = 4, 2
+        lo, hi = make(0), make(1)
+        return LevelKernel("adjoint" if synthesis else "analysis", stage, A, C, lo, hi,
+                           make(2) if has_bp else hi, highpass, self.spec.mode,
+                           "embed" if synthesis else "duplicate")
+
+    def _used_kernels(self):
+        if self.spec.skip_hps is None or not self.spec.skip_hps:   # decided per call
+            return list(self.kernels_by_stage.values())
+        used = {("biort" if j == 0 else "qshift", not s)
+                for j, s in enumerate(self.spec.skip_hps)}
+        return [k for key, k in self.kernels_by_stage.items() if key in used]
+
+    @property
+    def takes_signal(self) -> bool:
+        return self.spec.is_inverse == self.spec.transposed
+
+    # -- geometry --------------------------------------------------------------------------
+    def skipped(self, levels: int, given: Sequence[bool] | None = None) -> tuple[bool, ...]:
+        if self.spec.skip_hps:
+            return self.spec.skip_hps
+        return tuple(given) if given is not None else (False,) * levels
+
+    def geometry_from_signal(self, signal: Sequence[int], skipped=None) -> Geometry:
+        J = self.spec.levels
+        if J is None:
+            raise ValueError("idtcwt2d with levels=None cannot size its coefficients from a "
+                             "signal; give the spec a number of levels")
+        signal = tuple(int(s) for s in signal)
+        if any(s < 1 for s in signal):
+            raise ValueError(f"cannot transform an empty image of size {signal}")
+        bands, size = [], signal
+        for _ in range(J):
+            size = tuple((s + 1) // 2 for s in size)
+            bands.append(size)
+        return Geometry(signal, tuple(bands), self.skipped(J, skipped))
+
+    def geometry_from_coefficients(self, lowpass: Sequence[int],
+                                   bands: Sequence[Sequence[int]], skipped=None) -> Geometry:
+        """Sizes of a synthesis call, checked as dtcwt's inverse checks them."""
+        bands = tuple(tuple(int(s) for s in b) for b in bands)
+        J = len(bands)
+        if J == 0:
+            raise ValueError("the inverse DTCWT needs the bands of at least one level")
+        if self.spec.levels is not None and J != self.spec.levels:
+            raise ValueError(f"expected bands for {self.spec.levels} levels, got {J}")
+        lowpass = tuple(int(s) for s in lowpass)
+        if lowpass != tuple(2 * s for s in bands[-1]):
+            raise ValueError(f"the lowpass has size {lowpass} but the coarsest bands (level "
+                             f"{J}) have size {bands[-1]}; the lowpass must be twice the band "
+                             f"size, {tuple(2 * s for s in bands[-1])}")
+        for j in range(1, J):
+            finer, coarser = bands[j - 1], bands[j]
+            if not all(4 * c - 2 * f in (0, 2) for f, c in zip(finer, coarser)):
+                raise ValueError(
+                    f"band sizes do not fit together: level {j + 1} has {coarser} and level "
+                    f"{j} has {finer}; level {j} must be twice level {j + 1}'s size or one "
+                    f"less, i.e. {tuple(2 * c for c in coarser)} or "
+                    f"{tuple(2 * c - 1 for c in coarser)}")
+            if any(f < 1 for f in finer):
+                raise ValueError(f"level {j} has empty bands of size {finer}")
+        return Geometry(tuple(2 * s for s in bands[0]), bands, self.skipped(J, skipped))
+
+    # -- schedule --------------------------------------------------------------------------
+    def steps(self, geom: Geometry) -> list[LevelStep]:
+        """Levels in execution order: finest first for analysis, coarsest first otherwise."""
+        steps = [LevelStep(self.kernels_by_stage["biort" if j == 1 else "qshift",
+                                                 not geom.skipped[j - 1]], j)
+                 for j in range(1, len(geom.bands) + 1)]
+        return steps if self.direction == "analysis" else steps[::-1]
+
+    @functools.cached_property
+    def direction(self) -> str:
+        return next(iter(self.kernels_by_stage.values())).direction
+
+    # -- op signature ----------------------------------------------------------------------
+    def band_shape(self, lead, size) -> tuple[int, ...]:
+        """(N, C, 6, h, w, 2) with the 6 and the 2 moved to o_dim and ri_dim."""
+        shape = [None] * 6
+        shape[self.spec.o_dim], shape[self.spec.ri_dim] = 6, 2
+        rest = iter((*lead, *size))
+        return tuple(s if s is not None else next(rest) for s in shape)
+
+    def coefficient_shapes(self, geom: Geometry, lead) -> list[tuple[int, ...]]:
+        """Shapes of [yl, yh_1 .. yh_J, the requested scales of levels < J]; a skipped band
+        is an empty tensor of shape (0,)."""
+        J = len(geom.bands)
+        shapes = [(*lead, *geom.lowpass(J))]
+        shapes += [(0,) if s else self.band_shape(lead, b)
+                   for b, s in zip(geom.bands, geom.skipped)]
+        scales = self.spec.include_scale or ()
+        shapes += [(*lead, *geom.lowpass(j)) for j in range(1, J) if scales[j - 1]]
+        return shapes
+
+    def io_shapes(self, geom: Geometry, lead) -> tuple[list, list]:
+        signal = [(*lead, *geom.signal)]
+        coeffs = self.coefficient_shapes(geom, lead)
+        return (signal, coeffs) if self.takes_signal else (coeffs, signal)
+
+    def geometry_for_inputs(self, shapes) -> Geometry:
+        if self.takes_signal:
+            return self.geometry_from_signal(shapes[0][2:])
+        J = len(shapes) - 1 if self.spec.levels is None else self.spec.levels
+        skipped = [len(s) == 1 for s in shapes[1:J + 1]]
+        hdim, wdim = self.spatial_dims()
+        bands = [(s[hdim], s[wdim]) if len(s) == 6 else None for s in shapes[1:J + 1]]
+        return self.geometry_from_coefficients(shapes[0][2:], self._fill_bands(
+            shapes[0][2:], bands), skipped)
+
+    def spatial_dims(self) -> tuple[int, int]:
+        rest = [d for d in range(2, 6) if d not in (self.spec.o_dim, self.spec.ri_dim)]
+        return rest[0], rest[1]
+
+    @staticmethod
+    def _fill_bands(lowpass, bands):
+        """Sizes of skipped bands: the lowpass's half at the coarsest level; else half the
+        finer band (rounded up) where that is given; else the coarser band doubled."""
+        bands = list(bands)
+        for j in range(len(bands) - 1, -1, -1):
+            if bands[j] is None:
+                if j == len(bands) - 1:
+                    bands[j] = tuple(s // 2 for s in lowpass)
+                elif j > 0 and bands[j - 1] is not None:
+                    bands[j] = tuple((s + 1) // 2 for s in bands[j - 1])
+                else:
+                    bands[j] = tuple(2 * s for s in bands[j + 1])
+        return bands
