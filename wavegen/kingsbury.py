@@ -109,12 +109,14 @@ def _validate(kind: str, taps: dict) -> None:
                                  "tree a in every Kingsbury q-shift set)")
 
 
-def filter_set(value, kind: str) -> FilterSet:
+def filter_set(value, kind: str, synthesis: bool = False) -> FilterSet:
     """Resolve a name, a FilterSet or a tuple of filters.
 
     biort tuples: dtcwt's ``(h0o, g0o, h1o, g1o[, h2o, g2o])`` or pytorch_wavelets'
-    analysis pair ``(h0o, h1o)``. qshift tuples: dtcwt's ``(h0a, h0b, g0a, g0b, h1a, h1b,
-    g1a, g1b[, h2a, h2b, g2a, g2b])`` or pytorch_wavelets' ``(h0a, h0b, h1a, h1b)``.
+    pair ``(h0o, h1o)``. qshift tuples: dtcwt's ``(h0a, h0b, g0a, g0b, h1a, h1b,
+    g1a, g1b[, h2a, h2b, g2a, g2b])`` or pytorch_wavelets' ``(h0a, h0b, h1a, h1b)``. The
+    short tuples are the synthesis filters (g...) when ``synthesis`` is set, as in
+    pytorch_wavelets' inverse layers.
     """
     names = BIORT if kind == "biort" else QSHIFT
     if isinstance(value, FilterSet):
@@ -128,7 +130,8 @@ def filter_set(value, kind: str) -> FilterSet:
         return _table(value, kind)
     if isinstance(value, (tuple, list)):
         full = BIORT_KEYS if kind == "biort" else QSHIFT_KEYS
-        short = BIORT_ANALYSIS if kind == "biort" else QSHIFT_ANALYSIS
+        short = (BIORT_SYNTHESIS if synthesis else BIORT_ANALYSIS) if kind == "biort" else \
+            (QSHIFT_SYNTHESIS if synthesis else QSHIFT_ANALYSIS)
         for keys in (full[:4], full, short):
             if len(value) == len(keys):
                 return _make("custom", kind, dict(zip(keys, value)))

@@ -115,3 +115,49 @@ class DWT1DInverse(_Inverse):
 
     def __init__(self, wave="db1", mode: str = "zero"):
         super().__init__("idwt1d", wave, mode)
+
+
+class DTCWTForward(nn.Module):
+    """2-D DTCWT, pytorch_wavelets' ``DTCWTForward``: ``x -> (yl, yh)`` with ``yh[j]`` of
+    shape ``(N, C, 6, h, w, 2)`` (6 and 2 moved to ``o_dim`` and ``ri_dim``), values equal
+    to the dtcwt package's ``Transform2d``. ``mode='zero'`` extends with zeros at every
+    level (pytorch_wavelets does so at level 1 only). ``near_sym_b_bp``/``qshift_b_bp``
+    work. Each level is one generated kernel; skipped bands cost nothing."""
+
+    def __init__(self, biort="near_sym_a", qshift="qshift_a", J: int = 3, skip_hps=False,
+                 include_scale=False, o_dim: int = 2, ri_dim: int = -1,
+                 mode: str = "symmetric"):
+        super().__init__()
+        self.spec = Spec("dtcwt2d", levels=J, mode=mode, biort=biort, qshift=qshift,
+                         skip_hps=skip_hps, include_scale=include_scale, o_dim=o_dim,
+                         ri_dim=ri_dim)
+        self.J, self.mode, self.o_dim, self.ri_dim = J, mode, o_dim, ri_dim
+        self.transform = build(self.spec)
+
+    def extra_repr(self) -> str:
+        return (f"J={self.J}, biort={self.spec.biort.name}, qshift={self.spec.qshift.name}, "
+                f"mode={self.mode!r}")
+
+    def forward(self, x):
+        return self.transform(x)
+
+
+class DTCWTInverse(nn.Module):
+    """Inverse 2-D DTCWT, pytorch_wavelets' ``DTCWTInverse``: ``(yl, yh) -> x``, equal to
+    the dtcwt package's ``Transform2d.inverse``. The number of levels is ``len(yh)``; a
+    band (or the lowpass) given as None or an empty tensor is zero and costs nothing."""
+
+    def __init__(self, biort="near_sym_a", qshift="qshift_a", o_dim: int = 2,
+                 ri_dim: int = -1, mode: str = "symmetric"):
+        super().__init__()
+        self.spec = Spec("idtcwt2d", levels=None, mode=mode, biort=biort, qshift=qshift,
+                         o_dim=o_dim, ri_dim=ri_dim)
+        self.mode, self.o_dim, self.ri_dim = mode, o_dim, ri_dim
+        self.transform = build(self.spec)
+
+    def extra_repr(self) -> str:
+        return f"biort={self.spec.biort.name}, qshift={self.spec.qshift.name}, mode={self.mode!r}"
+
+    def forward(self, coeffs):
+        yl, yh = coeffs
+        return self.transform(yl, list(yh))

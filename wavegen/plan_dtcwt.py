@@ -224,8 +224,13 @@ class DtcwtPlan:
             raise ValueError("idtcwt2d with levels=None cannot size its coefficients from a "
                              "signal; give the spec a number of levels")
         signal = tuple(int(s) for s in signal)
-        if any(s < 1 for s in signal):
-            raise ValueError(f"cannot transform an empty image of size {signal}")
+        minimum = (1 << (J - 1)) + 1 if J > 1 else 1
+        if any(s < minimum for s in signal):
+            most = max(1, min(s - 1 for s in signal).bit_length()) if min(signal) > 1 else 1
+            raise ValueError(f"an image of size {signal} is too small for a {J}-level DTCWT: "
+                             f"each side must be at least {minimum} (2^{J - 1} + 1) so that "
+                             f"every level halves it; this size allows at most {most} "
+                             "level(s)")
         bands, size = [], signal
         for _ in range(J):
             size = tuple((s + 1) // 2 for s in size)
@@ -285,7 +290,7 @@ class DtcwtPlan:
         shapes = [(*lead, *geom.lowpass(J))]
         shapes += [(0,) if s else self.band_shape(lead, b)
                    for b, s in zip(geom.bands, geom.skipped)]
-        scales = self.spec.include_scale or ()
+        scales = self.spec.include_scale or (False,) * J
         shapes += [(*lead, *geom.lowpass(j)) for j in range(1, J) if scales[j - 1]]
         return shapes
 
@@ -294,19 +299,9 @@ class DtcwtPlan:
         coeffs = self.coefficient_shapes(geom, lead)
         return (signal, coeffs) if self.takes_signal else (coeffs, signal)
 
-    def geometry_for_inputs(self, shapes) -> Geometry:
-        if self.takes_signal:
-            return self.geometry_from_signal(shapes[0][2:])
-        J = len(shapes) - 1 if self.spec.levels is None else self.spec.levels
-        skipped = [len(s) == 1 for s in shapes[1:J + 1]]
-        hdim, wdim = self.spatial_dims()
-        bands = [(s[hdim], s[wdim]) if len(s) == 6 else None for s in shapes[1:J + 1]]
-        return self.geometry_from_coefficients(shapes[0][2:], self._fill_bands(
-            shapes[0][2:], bands), skipped)
-
-    def spatial_dims(self) -> tuple[int, int]:
-        rest = [d for d in range(2, 6) if d not in (self.spec.o_dim, self.spec.ri_dim)]
-        return rest[0], rest[1]
+    def band_dims(self) -> tuple[int, int, int, int]:
+        """Dimensions of (N, C, h, w) in a band tensor: the ones o_dim and ri_dim leave."""
+        return tuple(d for d in range(6) if d not in (self.spec.o_dim, self.spec.ri_dim))
 
     @staticmethod
     def _fill_bands(lowpass, bands):

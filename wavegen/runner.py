@@ -83,14 +83,13 @@ def execute_dtcwt(module, plan, geom, inputs: list[torch.Tensor],
     J = len(geom.bands)
     scales = plan.spec.include_scale or (False,) * J
     o, ri = plan.spec.o_dim, plan.spec.ri_dim
-    hdim, wdim = plan.spatial_dims()
-    zero_strides = [0] * 6
+    ndim, cdim, hdim, wdim = plan.band_dims()
 
     def band_args(t):
-        if t.dim() != 6:
-            return [0] + zero_strides
+        if t.dim() != 6:                    # skipped band
+            return [0] * 7
         s = t.stride()
-        return [t.data_ptr(), s[0], s[1], s[o], s[ri], s[hdim], s[wdim]]
+        return [t.data_ptr(), s[ndim], s[cdim], s[o], s[ri], s[hdim], s[wdim]]
 
     def launch(step, x, x_size, low, band):
         j, k = step.level, step.kernel

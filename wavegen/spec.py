@@ -202,8 +202,10 @@ class Spec:
         if self.mode not in DTCWT_MODES:
             raise ValueError(f"unknown DTCWT mode {self.mode!r}; accepted modes are "
                              f"{', '.join(DTCWT_MODES)} (zero extension applies at every level)")
-        biort = filter_set("near_sym_a" if self.biort is None else self.biort, "biort")
-        qshift = filter_set("qshift_a" if self.qshift is None else self.qshift, "qshift")
+        biort = filter_set("near_sym_a" if self.biort is None else self.biort, "biort",
+                           self.is_inverse)
+        qshift = filter_set("qshift_a" if self.qshift is None else self.qshift, "qshift",
+                            self.is_inverse)
         needs = ("g0o", "g1o") if self.is_inverse else ("h0o", "h1o")
         needq = ("g0a", "g0b", "g1a", "g1b") if self.is_inverse else ("h0a", "h0b", "h1a", "h1b")
         for fs, keys in ((biort, needs), (qshift, needq)):
@@ -228,9 +230,6 @@ class Spec:
                     not -6 <= value < 6:
                 raise ValueError(f"{name} must be a dimension of the 6-D band tensor, -6..5; "
                                  f"got {value!r}")
-            if value % 6 in (0, 1):
-                raise ValueError(f"{name}={value} would move the batch or channel dimension; "
-                                 "use a dimension from 2 to 5 (or -4 to -1)")
             dims.append(int(value) % 6)
         if dims[0] == dims[1]:
             raise ValueError("o_dim and ri_dim must be different dimensions")
@@ -243,6 +242,8 @@ class Spec:
                 return () if not value else self._fail_levels(name)
             return (bool(value),) * self.levels
         value = tuple(bool(v) for v in value)
+        if self.levels is None and not value:
+            return value
         if self.levels is None or len(value) != self.levels:
             raise ValueError(f"{name} must be a bool or a list of one bool per level "
                              f"({self.levels} levels); got {len(value)} entries")

@@ -153,14 +153,14 @@ class Transform:
                             f"{type(yh).__name__}")
         if spec.levels is not None and len(yh) != spec.levels:
             raise ValueError(f"yh has {len(yh)} levels but the transform has {spec.levels}")
-        layout = plan.band_shape(("N", "C"), ("h", "w"))
-        hdim, wdim = plan.spatial_dims()
-        given = [b is not None and b.numel() > 0 for b in yh]
-        ref = yl if yl is not None and yl.numel() > 0 else \
+        layout = "(" + ", ".join(map(str, plan.band_shape(("N", "C"), ("h", "w")))) + ")"
+        given = [b is not None and b.dim() > 0 and b.numel() > 0 for b in yh]
+        ref = yl if yl is not None and yl.dim() > 0 and yl.numel() > 0 else \
             next((b for b, g in zip(yh, given) if g), None)
         if ref is None:
             raise ValueError("the inverse DTCWT needs the lowpass or at least one band")
-        lead = tuple(ref.shape[:2])
+        ndim, cdim, hdim, wdim = plan.band_dims()
+        lead = tuple(ref.shape[:2]) if ref is yl else (ref.shape[ndim], ref.shape[cdim])
         bands = []
         for j, (band, g) in enumerate(zip(yh, given)):
             if not g:
@@ -168,7 +168,7 @@ class Transform:
                 continue
             band = _check_tensor(band, f"yh[{j}]", 6, 2)
             if band.shape[spec.o_dim] != 6 or band.shape[spec.ri_dim] != 2 or \
-                    tuple(band.shape[:2]) != lead:
+                    (band.shape[ndim], band.shape[cdim]) != lead:
                 raise ValueError(f"yh[{j}] (level {j + 1}) has shape {tuple(band.shape)}; "
                                  f"bands must have shape {layout} with 6 orientations "
                                  f"(o_dim={spec.o_dim}), real/imaginary (ri_dim={spec.ri_dim}) "
@@ -177,7 +177,7 @@ class Transform:
                 raise ValueError(f"yh[{j}] is {band.dtype} on {band.device}; expected "
                                  f"{ref.dtype} on {ref.device} like the other coefficients")
             bands.append((band.shape[hdim], band.shape[wdim]))
-        low_size = tuple(yl.shape[2:]) if yl is not None and yl.numel() > 0 else None
+        low_size = tuple(yl.shape[2:]) if ref is yl else None
         if low_size is None:
             coarsest = bands[-1] or plan._fill_bands((0, 0), bands)[-1]
             low_size = tuple(2 * s for s in coarsest)
@@ -253,7 +253,8 @@ def _check_tensor(t, what: str, ndim: int, spatial: int) -> torch.Tensor:
         raise TypeError(f"{what} has dtype {t.dtype}; wavegen accepts torch.float32 and "
                         "torch.float64 (convert integer or complex data first)")
     if t.dim() != ndim:
-        names = {4: "(N, C, H, W)", 3: "(N, C, L)", 5: "(N, C, 3, h, w)"}
+        names = {4: "(N, C, H, W)", 3: "(N, C, L)", 5: "(N, C, 3, h, w)",
+                 6: "(N, C, 6, h, w, 2) (or as o_dim/ri_dim place 6 and 2)"}
         raise ValueError(f"{what} must be a {ndim}-D tensor {names[ndim]}; got shape "
                          f"{tuple(t.shape)}")
     return t
