@@ -20,6 +20,12 @@ except ImportError:
 
     sys.modules["pkg_resources"] = types.SimpleNamespace(resource_stream=_resource_stream)
 
+# dtcwt 0.14 calls np.asfarray and np.issubsctype, which NumPy 2 removed (contract.md).
+if not hasattr(np, "asfarray"):
+    np.asfarray = lambda a, dtype=np.float64: np.asarray(a, dtype=dtype)
+if not hasattr(np, "issubsctype"):
+    np.issubsctype = lambda a, b: np.issubdtype(np.result_type(a), b)
+
 # Every test run compiles into its own cache, so no entry from an earlier run is trusted.
 os.environ.setdefault("WAVEGEN_CACHE_DIR", tempfile.mkdtemp(prefix="wavegen-test-cache-"))
 

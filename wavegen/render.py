@@ -84,6 +84,17 @@ def _level_view(kernel) -> dict:
                 tile_rows=kernel.tile_rows, tile_cols=kernel.tile_cols,
                 parallel_min_outputs=kernel.parallel_min_outputs)
     view["line_index"] = {f"{f}{p}": i for i, (f, p) in enumerate(view["lines"])}
+    # The adjoint's column pass in gather form: component a of line (f, pr) sums, over the
+    # products (f, g) and column phases pc, tap * y[s - shift] for every tap of g in a.
+    view["gathers"] = {f"{f}{pr}": [[dict(ybuf=4 * i + 2 * pr + pc, tap=t["tap"],
+                                          shift=t["shift"])
+                                     for i, (f2, g, _) in enumerate(products) if f2 == f
+                                     for pc in (0, 1) for t in view["taps"][g][pc]
+                                     if t["comp"] == a] for a in range(A)]
+                       for f, pr in view["lines"]}
+    view["max_terms"] = max(len(t) for g in view["gathers"].values() for t in g) \
+        if kernel.direction == "adjoint" else \
+        max(len(t) for r in view["taps"].values() for t in r)
     return view
 
 

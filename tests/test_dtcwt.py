@@ -1,0 +1,229 @@
+"""The 2-D DTCWT against the dtcwt package (values, inverse), pytorch_wavelets (layouts and
+options), a zero-mode reference built from dtcwt's own building blocks, and identities
+(perfect reconstruction, dot-product adjoints, gradcheck)."""
+import logging
+
+import dtcwt
+import numpy as np
+import pytest
+import pytorch_wavelets as ptw
+import torch
+from dtcwt.numpy.lowlevel import coldfilt, colfilter
+
+import wavegen
+from wavegen.kingsbury import BIORT, QSHIFT, filter_set
+from conftest import rel_err
+
+logging.getLogger().setLevel(logging.ERROR)       # dtcwt logs a warning for odd sizes
+
+# Every biort and every qshift set appears; the _bp sets also together.
+PAIRS = [("antonini", "qshift_06"), ("legall", "qshift_a"), ("near_sym_a", "qshift_b"),
+         ("near_sym_b", "qshift_c"), ("near_sym_b_bp", "qshift_d"),
+         ("near_sym_a", "qshift_b_bp"), ("near_sym_b_bp", "qshift_b_bp")]
+SIZES = [((37, 50), 4), ((30, 46), 3), ((64, 64), 3), ((6, 10), 3)]
+
+
+def spec(biort, qshift, J, **kw):
+    return wavegen.Spec("dtcwt2d", biort=biort, qshift=qshift, levels=J, **kw)
+
+
+def complex_bands(band):
+    """(N, C, 6, h, w, 2) -> complex (N, C, h, w, 6), dtcwt's layout."""
+    b = band.detach().numpy()
+    return np.moveaxis(b[..., 0] + 1j * b[..., 1], 2, -1)
+
+
+def dtcwt_reference(biort, qshift, x, J):
+    t = dtcwt.Transform2d(biort=biort, qshift=qshift)
+    return t, [t.forward(plane, nlevels=J) for plane in x.reshape(-1, *x.shape[2:])]
+
+
+@pytest.mark.parametrize("biort,qshift", PAIRS)
+def test_matches_dtcwt_float64(biort, qshift):
+    for size, J in SIZES:
+        x = torch.randn(2, 2, *size, dtype=torch.float64)
+        t = wavegen.build(spec(biort, qshift, J))
+        yl, yh = t(x)
+        ref_t, refs = dtcwt_reference(biort, qshift, x.numpy(), J)
+        scale = np.abs(x.numpy()).max()
+        got_yl = yl.reshape(-1, *yl.shape[2:]).numpy()
+        for i, ref in enumerate(refs):
+            assert rel_err(got_yl[i], ref.lowpass, scale) < 1e-12
+            for j in range(J):
+                got = complex_bands(yh[j]).reshape(-1, *ref.highpasses[j].shape)[i]
+                assert got.shape == ref.highpasses[j].shape
+                assert np.abs(got - ref.highpasses[j]).max() < 1e-12 * scale, (size, j)
+        # The inverse equals dtcwt's (its output keeps the even size), and reconstructs
+        # except for the _bp sets, whose filters are not a perfect-reconstruction pair.
+        xr = t.inverse()(yl, yh).reshape(-1, *refs[0].lowpass.shape[:0],
+                                         *(2 * s for s in yh[0].shape[3:5]))
+        for i, ref in enumerate(refs):
+            assert rel_err(xr[i], ref_t.inverse(ref), scale) < 1e-12
+        if not (biort.endswith("_bp") or qshift.endswith("_bp")):
+            crop = xr[:, :size[0], :size[1]].reshape(x.shape)
+            assert rel_err(crop, x, scale) < 1e-12
+
+
+@pytest.mark.parametrize("biort,qshift", [("near_sym_a", "qshift_a"), ("near_sym_b", "qshift_b")])
+def test_float32_within_1e5_relative(biort, qshift):
+    x = torch.randn(2, 3, 45, 38)
+    t = wavegen.build(spec(biort, qshift, 3))
+    yl, yh = t(x)
+    yl64, yh64 = t(x.double())
+    assert yl.dtype == torch.float32
+    scale = float(x.abs().max())
+    assert rel_err(yl, yl64, scale) < 1e-5
+    for a, b in zip(yh, yh64):
+        assert rel_err(a, b, scale) < 1e-5
+    assert rel_err(t.inverse()(yl, yh)[..., :45, :], x, scale) < 1e-5
+
+
+def test_custom_filter_tuples_equal_the_named_sets():
+    """dtcwt's tuple order for both sets, and pytorch_wavelets' analysis-only tuples."""
+    b, q = filter_set("near_sym_b", "biort"), filter_set("qshift_c", "qshift")
+    biort = tuple(b[k] for k in ("h0o", "g0o", "h1o", "g1o"))
+    qshift = tuple(q[k] for k in ("h0a", "h0b", "g0a", "g0b", "h1a", "h1b", "g1a", "g1b"))
+    x = torch.randn(1, 2, 40, 36, dtype=torch.float64)
+    named = wavegen.build(spec("near_sym_b", "qshift_c", 3))(x)
+    custom_t = wavegen.build(spec(biort, qshift, 3))
+    custom = custom_t(x)
+    short = wavegen.build(spec(tuple(b[k] for k in ("h0o", "h1o")),
+                               tuple(q[k] for k in ("h0a", "h0b", "h1a", "h1b")), 3))(x)
+    for got in (custom, short):
+        assert torch.equal(got[0], named[0])
+        assert all(torch.equal(u, v) for u, v in zip(got[1], named[1]))
+    assert rel_err(custom_t.inverse()(*custom), x) < 1e-12
+
+
+def test_pytorch_wavelets_layouts_and_options():
+    """o_dim/ri_dim layouts, include_scale and skip_hps (bool and per level), as
+    pytorch_wavelets returns them (its float64 path; contract 4.4)."""
+    x = torch.randn(2, 3, 37, 50, dtype=torch.float64)
+    cases = [dict(), dict(o_dim=1, ri_dim=2), dict(o_dim=2, ri_dim=3), dict(o_dim=3, ri_dim=1),
+             dict(skip_hps=True), dict(skip_hps=[False, True, False]),
+             dict(include_scale=True), dict(include_scale=[False, True, False])]
+    for kw in cases:
+        ref_m = ptw.DTCWTForward(biort="near_sym_b", qshift="qshift_b", J=3, **kw).double()
+        ours_m = wavegen.nn.DTCWTForward(biort="near_sym_b", qshift="qshift_b", J=3, **kw)
+        (rl, rh), (ol, oh) = ref_m(x), ours_m(x)
+        pairs = list(zip(rl, ol)) if isinstance(rl, list) else [(rl, ol)]
+        pairs += list(zip(rh, oh))
+        assert len(pairs) == (2 * 3 if isinstance(rl, list) else 4), kw
+        for r, o in pairs:
+            assert r.shape == o.shape, (kw, r.shape, o.shape)
+            assert o.is_contiguous()
+            assert rel_err(o, r, float(x.abs().max())) < 1e-12, kw
+        layout = {k: v for k, v in kw.items() if k in ("o_dim", "ri_dim")}
+        if not isinstance(rl, list) and "skip_hps" not in kw:
+            inv_ref = ptw.DTCWTInverse(biort="near_sym_b", qshift="qshift_b", **layout).double()
+            inv = wavegen.nn.DTCWTInverse(biort="near_sym_b", qshift="qshift_b", **layout)
+            assert rel_err(inv((ol, oh)), inv_ref((rl, rh))) < 1e-12, kw
+
+
+def test_skipped_bands_are_zeros_in_the_inverse():
+    fwd = wavegen.nn.DTCWTForward(J=3, skip_hps=[True, False, True])
+    full = wavegen.nn.DTCWTForward(J=3)
+    inv = wavegen.nn.DTCWTInverse()
+    x = torch.randn(1, 2, 29, 43, dtype=torch.float64)
+    yl, yh = fwd(x)
+    assert yh[0].shape == () and yh[2].shape == ()
+    _, yh_full = full(x)
+    zeros = [torch.zeros_like(yh_full[0]), yh[1], torch.zeros_like(yh_full[2])]
+    expected = inv((yl, zeros))
+    assert torch.equal(inv((yl, yh)), expected)
+    assert torch.equal(inv((yl, [None, yh[1], torch.tensor([])])), expected)
+
+
+def test_zero_mode_level1_matches_pytorch_wavelets():
+    """pytorch_wavelets zero-pads level 1 only; with J=1 the two agree."""
+    x = torch.randn(2, 2, 33, 28, dtype=torch.float64)
+    ref = ptw.DTCWTForward(biort="near_sym_b", qshift="qshift_b", J=1, mode="zero").double()
+    ours = wavegen.nn.DTCWTForward(biort="near_sym_b", qshift="qshift_b", J=1, mode="zero")
+    (rl, rh), (ol, oh) = ref(x), ours(x)
+    assert rel_err(ol, rl) < 1e-12 and rel_err(oh[0], rh[0]) < 1e-12
+    inv_ref = ptw.DTCWTInverse(biort="near_sym_b", qshift="qshift_b", mode="zero").double()
+    inv = wavegen.nn.DTCWTInverse(biort="near_sym_b", qshift="qshift_b", mode="zero")
+    assert rel_err(inv((ol, oh)), inv_ref((rl, rh))) < 1e-12
+
+
+def zero_mode_reference(biort, qshift, x, J):
+    """dtcwt's forward algorithm with zero extension at every level, from dtcwt's own
+    colfilter/coldfilt applied to zero-padded arrays (a zero block reflects to zeros)."""
+    b, q = filter_set(biort, "biort"), filter_set(qshift, "qshift")
+    f = {k: np.array(v)[:, None] for k, v in (*b.taps, *q.taps)}
+    pad = 40                                    # a multiple of 4, longer than any filter
+
+    def axis0(X, op, *h):
+        Z = np.zeros((X.shape[0] + 2 * pad, X.shape[1]))
+        Z[pad:-pad] = X
+        div = 1 if op is colfilter else 2
+        return op(Z, *h)[pad // div: (pad + X.shape[0]) // div].T
+
+    def q2c(y):
+        p = (y[0::2, 0::2] + 1j * y[0::2, 1::2]) / np.sqrt(2)
+        r = (y[1::2, 1::2] - 1j * y[1::2, 0::2]) / np.sqrt(2)
+        return np.dstack((p - r, p + r))
+
+    X = np.pad(x, ((0, x.shape[0] % 2), (0, x.shape[1] % 2)), mode="edge")
+    bands = []
+    for level in range(J):
+        if level == 0:
+            lo, hi = (lambda X: axis0(X, colfilter, f["h0o"])), \
+                (lambda X: axis0(X, colfilter, f["h1o"]))
+        else:
+            X = np.pad(X, [(1, 1) if s % 4 else (0, 0) for s in X.shape], mode="edge")
+            lo, hi = (lambda X: axis0(X, coldfilt, f["h0b"], f["h0a"])), \
+                (lambda X: axis0(X, coldfilt, f["h1b"], f["h1a"]))
+        Lo, Hi = lo(X), hi(X)
+        Y = np.zeros((Lo.shape[1] // 2, Lo.shape[0] // 2, 6), complex)
+        Y[:, :, [0, 5]] = q2c(lo(Hi))
+        Y[:, :, [2, 3]] = q2c(hi(Lo))
+        Y[:, :, [1, 4]] = q2c(hi(Hi))
+        X = lo(Lo)
+        bands.append(Y)
+    return X, bands
+
+
+@pytest.mark.parametrize("biort,qshift", [("near_sym_a", "qshift_a"), ("antonini", "qshift_d")])
+def test_zero_mode_applies_at_every_level(biort, qshift):
+    x = torch.randn(1, 2, 35, 42, dtype=torch.float64)
+    yl, yh = wavegen.build(spec(biort, qshift, 3, mode="zero"))(x)
+    for c in range(2):
+        ref_l, ref_h = zero_mode_reference(biort, qshift, x[0, c].numpy(), 3)
+        assert rel_err(yl[0, c], ref_l) < 1e-12
+        for j in range(3):
+            assert np.abs(complex_bands(yh[j])[0, c] - ref_h[j]).max() < 1e-12 * np.abs(
+                ref_h[j]).max()
+
+
+def test_emulated_cuda_matches_dtcwt_and_the_cpu_adjoints():
+    """The CUDA level kernels (tiled analysis, gather-form adjoint) run by the emulation."""
+    for biort, qshift, size, kw in [("near_sym_b_bp", "qshift_b_bp", (37, 22), {}),
+                                    ("legall", "qshift_d", (19, 40), dict(mode="zero")),
+                                    ("near_sym_a", "qshift_a", (20, 24),
+                                     dict(o_dim=1, ri_dim=2, skip_hps=[False, True, False]))]:
+        s = spec(biort, qshift, 3, **kw)
+        emulated, cpu = wavegen.build(s, target="cuda_emulated"), wavegen.build(s)
+        x = torch.randn(2, 1, *size, dtype=torch.float64)
+        (el, eh), (cl, ch) = emulated(x), cpu(x)
+        assert rel_err(el, cl) < 1e-12
+        assert all(rel_err(e, c) < 1e-12 for e, c in zip(eh, ch) if c.dim())
+        gl, gh = torch.randn_like(cl), [torch.randn_like(c) if c.dim() else c for c in ch]
+        assert rel_err(emulated.adjoint()(gl, gh, signal_size=size),
+                       cpu.adjoint()(gl, gh, signal_size=size)) < 1e-12
+        assert rel_err(emulated.inverse()(gl, gh), cpu.inverse()(gl, gh)) < 1e-12
+        r = torch.randn(2, 1, *(2 * s for s in cl.shape[2:]), dtype=torch.float64)
+        r = cpu.inverse()(gl, gh)
+        r = torch.randn_like(r)
+        ea, ca = emulated.inverse().adjoint()(r), cpu.inverse().adjoint()(r)
+        assert rel_err(ea[0], ca[0]) < 1e-12
+        assert all(rel_err(e, c) < 1e-12 for e, c in zip(ea[1], ca[1]) if c.dim())
+    if biort == "near_sym_b_bp":
+        raise AssertionError("unreachable")
+
+
+def test_every_filter_name_loads():
+    for name in BIORT:
+        assert filter_set(name, "biort").has("h0o", "h1o", "g0o", "g1o")
+    for name in QSHIFT:
+        assert filter_set(name, "qshift").has("h0a", "h0b", "g0a", "g0b", "h1a", "h1b")
