@@ -42,6 +42,16 @@ def fresh_seed(request):
     yield seed
 
 
+@pytest.fixture
+def float64_reference():
+    """pytorch_wavelets builds its filters in the default dtype; float64 keeps its taps exact
+    (contract 3.2: .double() afterwards keeps float32-rounded taps)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
 NVRTC_ARCH = "sm_90"
 _nvrtc_checked = set()
 

@@ -17,16 +17,6 @@ warnings.filterwarnings("ignore", message="Level value")
 PTW_MODES = ["zero", "symmetric", "reflect", "periodic", "periodization"]
 
 
-@pytest.fixture
-def float64_reference():
-    """pytorch_wavelets builds its filters in the default dtype; float64 keeps its taps exact
-    (contract 3.2: .double() afterwards keeps float32-rounded taps)."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
-
 @pytest.mark.parametrize("mode", PTW_MODES)
 @pytest.mark.parametrize("wave", ["db1", "db3", "bior2.2"])
 def test_dwt_layers_match_pytorch_wavelets(mode, wave, float64_reference):

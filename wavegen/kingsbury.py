@@ -132,10 +132,11 @@ def filter_set(value, kind: str, synthesis: bool = False) -> FilterSet:
         full = BIORT_KEYS if kind == "biort" else QSHIFT_KEYS
         short = (BIORT_SYNTHESIS if synthesis else BIORT_ANALYSIS) if kind == "biort" else \
             (QSHIFT_SYNTHESIS if synthesis else QSHIFT_ANALYSIS)
-        for keys in (full[:4], full, short):
+        plain = full[:len(full) * 2 // 3]          # without the bandpass filters
+        for keys in (plain, full, short):
             if len(value) == len(keys):
                 return _make("custom", kind, dict(zip(keys, value)))
-        raise ValueError(f"a {kind} tuple has {len(full[:4])} or {len(full)} filters "
+        raise ValueError(f"a {kind} tuple has {len(plain)} or {len(full)} filters "
                          f"({', '.join(full)}) or the analysis filters {short}; "
                          f"got {len(value)}")
     raise TypeError(f"{kind} must be one of {', '.join(names)} or a tuple of filters; got "
