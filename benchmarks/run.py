@@ -25,8 +25,15 @@ from pathlib import Path
 # keep them; the setting is recorded in the results.
 MALLOC = {"MALLOC_MMAP_THRESHOLD_": "17179869184", "MALLOC_TRIM_THRESHOLD_": "17179869184",
           "MALLOC_TOP_PAD_": "1073741824"}
-if __name__ == "__main__" and any(os.environ.get(k) != v for k, v in MALLOC.items()):
-    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC})
+
+
+def keep_freed_memory():
+    if any(os.environ.get(k) != v for k, v in MALLOC.items()):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC})
+
+
+if __name__ == "__main__":
+    keep_freed_memory()
 
 import pywt
 import torch
@@ -181,13 +188,19 @@ def main():
     write(result)
 
 
-def write(result: dict):
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def result_stem(result: dict) -> str:
+    """<benchmark>_<device>_<shape>_<machine>: one file per benchmark, device and machine."""
     m = result["machine"]
     tag = (m.get("gpu") or m["cpu"]).replace(" ", "-").replace("/", "-").replace("(R)", "")
     shape = "x".join(str(d) for d in result["shape"])
-    stem = (f"dwt2d_{result['device']}_{shape}_"
+    return (f"{result['benchmark']}_{result['device']}_{shape}_"
             f"{''.join(c for c in tag if c.isalnum() or c in '-_.')[:48]}")
+
+
+def write(result: dict):
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    m = result["machine"]
+    stem = result_stem(result)
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1))
     peers = ["pytorch_wavelets", "ptwt", "pywt"]
     lines = [f"# wavegen dwt2d benchmark: {result['device']}",

@@ -202,9 +202,9 @@ def test_zero_mode_applies_at_every_level(biort, qshift):
 def test_emulated_cuda_matches_dtcwt_and_the_cpu_adjoints():
     """The CUDA level kernels (tiled analysis, gather-form adjoint) run by the emulation."""
     for biort, qshift, size, kw in [("near_sym_b_bp", "qshift_b_bp", (37, 22), {}),
-                                    ("legall", "qshift_d", (19, 40), dict(mode="zero")),
-                                    ("near_sym_a", "qshift_a", (20, 24),
-                                     dict(o_dim=1, ri_dim=2, skip_hps=[False, True, False]))]:
+                                    ("legall", "qshift_d", (19, 40),
+                                     dict(mode="zero", o_dim=1, ri_dim=2,
+                                          skip_hps=[False, True, False]))]:
         s = spec(biort, qshift, 3, **kw)
         emulated, cpu = wavegen.build(s, target="cuda_emulated"), wavegen.build(s)
         x = torch.randn(2, 1, *size, dtype=torch.float64)
@@ -215,14 +215,10 @@ def test_emulated_cuda_matches_dtcwt_and_the_cpu_adjoints():
         assert rel_err(emulated.adjoint()(gl, gh, signal_size=size),
                        cpu.adjoint()(gl, gh, signal_size=size)) < 1e-12
         assert rel_err(emulated.inverse()(gl, gh), cpu.inverse()(gl, gh)) < 1e-12
-        r = torch.randn(2, 1, *(2 * s for s in cl.shape[2:]), dtype=torch.float64)
-        r = cpu.inverse()(gl, gh)
-        r = torch.randn_like(r)
+        r = torch.randn_like(cpu.inverse()(gl, gh))
         ea, ca = emulated.inverse().adjoint()(r), cpu.inverse().adjoint()(r)
         assert rel_err(ea[0], ca[0]) < 1e-12
         assert all(rel_err(e, c) < 1e-12 for e, c in zip(ea[1], ca[1]) if c.dim())
-    if biort == "near_sym_b_bp":
-        raise AssertionError("unreachable")
 
 
 def test_every_filter_name_loads():

@@ -113,3 +113,54 @@ def test_non_contiguous_channels_last_and_empty_batches_work():
     yl, yh = t(torch.randn(0, 3, 20, 24))
     assert yl.shape == (0, 3, 8, 9) and yh[0].shape == (0, 3, 3, 12, 14)
     assert t.inverse()(yl, yh).shape == (0, 3, 20, 24)
+
+
+# -- DTCWT ----------------------------------------------------------------------------------
+
+def test_dtcwt_unknown_filter_names_list_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown biort filters 'near_sym_c'.*antonini.*"
+                                         r"near_sym_b_bp"):
+        wavegen.Spec("dtcwt2d", biort="near_sym_c", levels=2)
+    with pytest.raises(ValueError, match=r"unknown qshift filters 'qshift_e'.*qshift_06.*"
+                                         r"qshift_b_bp"):
+        wavegen.nn.DTCWTForward(qshift="qshift_e")
+    with pytest.raises(ValueError, match=r"unknown DTCWT mode 'reflect'.*symmetric, zero"):
+        wavegen.nn.DTCWTForward(mode="reflect")
+
+
+def test_dtcwt_custom_filters_are_validated():
+    with pytest.raises(ValueError, match="biort filter h0o must have odd length and be "
+                                         "symmetric"):
+        wavegen.Spec("dtcwt2d", biort=([1.0, 2.0], [1.0, -1.0, 1.0]), levels=1)
+    h = np.random.rand(10)
+    with pytest.raises(ValueError, match="qshift filter h0b must be the reverse of h0a"):
+        wavegen.Spec("dtcwt2d", qshift=(h, np.random.rand(10), h[::-1], h[::-1]), levels=2)
+    with pytest.raises(ValueError, match=r"a qshift tuple has 8 or 12 filters"):
+        wavegen.Spec("dtcwt2d", qshift=(h, h[::-1], h), levels=2)
+
+
+def test_dtcwt_too_small_says_the_minimum():
+    t = wavegen.nn.DTCWTForward(J=4)
+    with pytest.raises(ValueError, match=r"\(8, 40\) is too small for a 4-level DTCWT: each "
+                                         r"side must be at least 9.*at most 3 level"):
+        t(torch.randn(1, 1, 8, 40))
+
+
+def test_dtcwt_malformed_coefficients_name_the_level_and_shape():
+    fwd, inv = wavegen.nn.DTCWTForward(J=3), wavegen.nn.DTCWTInverse()
+    yl, yh = fwd(torch.randn(1, 2, 32, 40))
+    with pytest.raises(ValueError, match=r"yh\[1\] \(level 2\) has shape \(1, 2, 5, 8, 10, 2\)"
+                                         r".*\(N, C, 6, h, w, 2\)"):
+        inv((yl, [yh[0], yh[1][:, :, :5], yh[2]]))
+    with pytest.raises(ValueError, match=r"level 2 has \(8, 11\) and level 1 has \(16, 20\)"):
+        inv((yl, [yh[0], torch.randn(1, 2, 6, 8, 11, 2), yh[2]]))
+    with pytest.raises(ValueError, match=r"lowpass has size \(8, 12\).*level 3\) have size "
+                                         r"\(4, 5\)"):
+        inv((torch.randn(1, 2, 8, 12), yh))
+    with pytest.raises(ValueError, match=r"yh\[0\] is torch.float64.*expected torch.float32"):
+        inv((yl, [yh[0].double(), yh[1], yh[2]]))
+    with pytest.raises(ValueError, match="o_dim and ri_dim must be different"):
+        wavegen.nn.DTCWTInverse(o_dim=2, ri_dim=2)
+    with pytest.raises(ValueError, match="skip_hps must be a bool or a list of one bool per "
+                                         "level"):
+        wavegen.nn.DTCWTForward(J=3, skip_hps=[True, False])

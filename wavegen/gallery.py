@@ -14,6 +14,8 @@ CANONICAL = [
     (Spec("dwt2d", "db4", 3, "symmetric").adjoint(), ("cuda", "cpu")),
     (Spec("idwt2d", "db4", 3, "symmetric"), ("cuda",)),
     (Spec("dwt1d", "sym3", 2, "antireflect"), ("cuda",)),
+    (Spec("dtcwt2d", biort="near_sym_a", qshift="qshift_a", levels=2), ("cuda", "cpu")),
+    (Spec("idtcwt2d", biort="near_sym_a", qshift="qshift_a", levels=2), ("cuda", "cpu")),
 ]
 SUFFIX = {"cuda": ".cu", "cpu": ".cpp"}
 

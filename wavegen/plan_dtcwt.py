@@ -179,7 +179,14 @@ class DtcwtPlan:
                 k = self._level_kernel(stage, highpass, synthesis)
                 self.kernels_by_stage[stage, highpass] = k.transposed() if spec.transposed \
                     else k
-        self.kernels = {k.name: k for k in self._used_kernels()}
+        used = self._used_kernels()
+        # One library serves the spec, its adjoint and every band layout: it holds the
+        # kernels of both directions (training needs both), and layouts are run-time strides.
+        self.library_kernels = {k.name: k for k in used + [k.transposed() for k in used]}
+        self.kernels = {k.name: k for k in used}
+        self.library_spec = dataclasses.replace(
+            spec, transposed=False, o_dim=2, ri_dim=-1,
+            include_scale=None if spec.is_inverse else False)
 
     def _level_kernel(self, stage: str, highpass: bool, synthesis: bool) -> LevelKernel:
         fs = self.spec.biort if stage == "biort" else self.spec.qshift
