@@ -201,8 +201,8 @@ def test_zero_mode_applies_at_every_level(biort, qshift):
 
 def test_emulated_cuda_matches_dtcwt_and_the_cpu_adjoints():
     """The CUDA level kernels (tiled analysis, gather-form adjoint) run by the emulation."""
-    for biort, qshift, size, kw in [("near_sym_b_bp", "qshift_b_bp", (37, 22), {}),
-                                    ("legall", "qshift_d", (19, 40),
+    for biort, qshift, size, kw in [("near_sym_b_bp", "qshift_b_bp", (21, 14), {}),
+                                    ("legall", "qshift_d", (19, 24),
                                      dict(mode="zero", o_dim=1, ri_dim=2,
                                           skip_hps=[False, True, False]))]:
         s = spec(biort, qshift, 3, **kw)

@@ -75,7 +75,6 @@ class LevelKernel:
     hi: PhaseFilter
     diag: PhaseFilter               # hi, or the bandpass filter of the _bp sets
     highpass: bool                  # False: the level's bands are skipped (lowpass only)
-    mode: str                       # 'symmetric' | 'zero'
     edge: str                       # 'duplicate' (analysis padding) | 'embed' (inverse crop)
 
     @property
@@ -180,12 +179,13 @@ class DtcwtPlan:
                 self.kernels_by_stage[stage, highpass] = k.transposed() if spec.transposed \
                     else k
         used = self._used_kernels()
-        # One library serves the spec, its adjoint and every band layout: it holds the
-        # kernels of both directions (training needs both), and layouts are run-time strides.
+        # One library serves the spec, its adjoint, both modes and every band layout: it
+        # holds the kernels of both directions (training needs both); the mode is a run-time
+        # flag of the extension and layouts are run-time strides.
         self.library_kernels = {k.name: k for k in used + [k.transposed() for k in used]}
         self.kernels = {k.name: k for k in used}
         self.library_spec = dataclasses.replace(
-            spec, transposed=False, o_dim=2, ri_dim=-1,
+            spec, transposed=False, o_dim=2, ri_dim=-1, mode="symmetric",
             include_scale=None if spec.is_inverse else False)
 
     def _level_kernel(self, stage: str, highpass: bool, synthesis: bool) -> LevelKernel:
@@ -205,7 +205,7 @@ class DtcwtPlan:
             A, C = 4, 2
         lo, hi = make(0), make(1)
         return LevelKernel("adjoint" if synthesis else "analysis", stage, A, C, lo, hi,
-                           make(2) if has_bp else hi, highpass, self.spec.mode,
+                           make(2) if has_bp else hi, highpass,
                            "embed" if synthesis else "duplicate")
 
     def _used_kernels(self):

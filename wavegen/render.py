@@ -78,7 +78,7 @@ def _level_view(kernel) -> dict:
     row_roles = list(dict.fromkeys(p[0] for p in products))
     col_roles = list(dict.fromkeys(p[1] for p in products))
     view = dict(name=kernel.name, direction=kernel.direction, A=A, C=C, e0=e0, span=span,
-                index=f"wg_index_{kernel.mode}_{kernel.edge}", products=products, row_roles=row_roles,
+                index=f"wg_index_{kernel.edge}", products=products, row_roles=row_roles,
                 lines=[(f, p) for f in row_roles for p in (0, 1)],
                 taps={r: phases(r) for r in dict.fromkeys(row_roles + col_roles)},
                 tile_rows=kernel.tile_rows, tile_cols=kernel.tile_cols,

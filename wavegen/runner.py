@@ -96,7 +96,7 @@ def execute_dtcwt(module, plan, geom, inputs: list[torch.Tensor],
         rq, cq = geom.bands[j - 1]
         args = [x.data_ptr(), x.stride(0), x.stride(1), *x_size, *geom.lead(j),
                 low.data_ptr(), low.stride(0), low.stride(1), *band_args(band),
-                planes, lead[1], rq, cq]
+                planes, lead[1], rq, cq, int(plan.spec.mode == "zero")]
         if k.direction == "analysis":
             tiles = -(-rq // k.tile_rows) * -(-cq // k.tile_cols)
             grid = (planes * tiles, k.tile_rows * k.tile_cols)

@@ -59,7 +59,7 @@ ARGTYPES = {
     # Every DWT pass takes three views (pointer, plane stride, row stride), then P, M, N, K.
     "dwt": [_P, _I, _I] * 3 + [_I] * 4,
     # Every DTCWT level: templates/dtcwt_signature.j2.
-    "dtcwt": [_P] + [_I] * 6 + [_P, _I, _I] + [_P] + [_I] * 6 + [_I] * 4,
+    "dtcwt": [_P] + [_I] * 6 + [_P, _I, _I] + [_P] + [_I] * 6 + [_I] * 5,
 }
 
 
