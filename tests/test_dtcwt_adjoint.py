@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import wavegen
-from wavegen.kingsbury import BIORT, QSHIFT
 from test_adjoint import assert_adjoint
+from test_dtcwt import EVERYTHING, PAIRS
 
 logging.getLogger().setLevel(logging.ERROR)
 
@@ -39,19 +39,18 @@ def dot_test(s, size):
 
 
 @pytest.mark.parametrize("mode", ["symmetric", "zero"])
-@pytest.mark.parametrize("biort,qshift", list(zip(BIORT, QSHIFT)) + [("near_sym_a", "qshift_b_bp")])
+@pytest.mark.parametrize("biort,qshift", PAIRS)
 def test_dot_product_every_filter_set(biort, qshift, mode):
     for size in [(37, 22), (16, 20)]:
         dot_test(spec(biort, qshift, 3, mode=mode), size)
 
 
 def test_dot_product_layouts_and_skips():
-    dot_test(spec("near_sym_b", "qshift_b", 3, o_dim=1, ri_dim=2,
-                  skip_hps=[False, True, False]), (29, 35))
+    dot_test(wavegen.Spec("dtcwt2d", **EVERYTHING), (29, 35))
 
 
 def test_gradcheck_forward_and_inverse():
-    t = wavegen.build(spec("near_sym_a", "qshift_a", 2))
+    t = wavegen.build(spec("legall", "qshift_a", 2))
     x = torch.randn(1, 2, 11, 10, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x: (t(x)[0], *t(x)[1]), (x,))
     yl, yh = t(x.detach())
@@ -61,7 +60,7 @@ def test_gradcheck_forward_and_inverse():
 
 
 def test_gradcheck_include_scale_and_zero_mode():
-    m = wavegen.nn.DTCWTForward("legall", "qshift_06", J=3, include_scale=[True, False, True],
+    m = wavegen.nn.DTCWTForward("antonini", "qshift_06", J=3, include_scale=[True, False, True],
                                 mode="zero", o_dim=3, ri_dim=1)
     x = torch.randn(1, 1, 10, 13, dtype=torch.float64, requires_grad=True)
 
@@ -72,16 +71,16 @@ def test_gradcheck_include_scale_and_zero_mode():
 
 
 def test_double_backward():
-    t = wavegen.build(spec("near_sym_b", "qshift_b", 2))
+    t = wavegen.build(spec("near_sym_a", "qshift_b", 2))
     x = torch.randn(1, 1, 9, 12, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradgradcheck(lambda x: (t(x)[0], *t(x)[1]), (x,))
 
 
 def test_backward_saves_no_tensors():
     saved = []
-    fwd = wavegen.nn.DTCWTForward(J=2)
-    inv = wavegen.nn.DTCWTInverse()
-    x = torch.randn(2, 3, 20, 24, requires_grad=True)
+    fwd = wavegen.nn.DTCWTForward("legall", "qshift_a", J=2)
+    inv = wavegen.nn.DTCWTInverse("legall", "qshift_a")
+    x = torch.randn(2, 3, 20, 24, dtype=torch.float64, requires_grad=True)
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
         yl, yh = fwd(x)
         inv((yl, yh)).sum().backward()
@@ -90,7 +89,7 @@ def test_backward_saves_no_tensors():
 
 
 def test_opcheck():
-    t = wavegen.build(spec("near_sym_a", "qshift_a", 2, o_dim=1, ri_dim=2))
+    t = wavegen.build(spec("legall", "qshift_a", 2, o_dim=1, ri_dim=2))
     x = torch.randn(2, 3, 13, 10, dtype=torch.float64)
     geom = t.plan.geometry_from_signal((13, 10))
     torch.library.opcheck(torch.ops.wavegen.run.default, ([x], t.spec.to_json(), geom.flat(),
@@ -105,8 +104,8 @@ def test_opcheck():
 
 
 def test_torch_compile_fullgraph():
-    fwd = wavegen.nn.DTCWTForward(J=2, biort="near_sym_b", qshift="qshift_b")
-    inv = wavegen.nn.DTCWTInverse(biort="near_sym_b", qshift="qshift_b")
+    fwd = wavegen.nn.DTCWTForward(J=2, biort="near_sym_a", qshift="qshift_b")
+    inv = wavegen.nn.DTCWTInverse(biort="near_sym_a", qshift="qshift_b")
 
     class Model(torch.nn.Module):
         def forward(self, x):
@@ -115,7 +114,7 @@ def test_torch_compile_fullgraph():
             return yl.square().sum() + sum(h.abs().sum() for h in yh) + x_back.sin().sum()
 
     compiled = torch.compile(Model(), fullgraph=True)
-    x = torch.randn(2, 3, 16, 20, requires_grad=True)
+    x = torch.randn(2, 3, 16, 20, dtype=torch.float64, requires_grad=True)
     out = compiled(x)
     out.backward()
     x2 = x.detach().clone().requires_grad_()

@@ -201,8 +201,9 @@ class Plan:
                                  for a, b in zip(self.axes, spec.banks)}
         self.kernels = {k.name: k for k in (k.transposed() if spec.transposed else k
                                             for k in self.axis_kernels.values())}
-        # What the compiled library is named after and holds (see plan_dtcwt).
-        self.library_spec, self.library_kernels = spec, self.kernels
+        # What the compiled library holds and is named after (see plan_dtcwt).
+        self.library_kernels = self.kernels
+        self.library_json, self.library_name = spec.to_json(), spec.readable_name()
         self._schedules: dict[Geometry, Schedule] = {}
         self.lengths = tuple(b.length for b in spec.banks)
 

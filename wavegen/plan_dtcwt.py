@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from typing import Sequence
 
 from .spec import Spec
@@ -184,9 +185,13 @@ class DtcwtPlan:
         # flag of the extension and layouts are run-time strides.
         self.library_kernels = {k.name: k for k in used + [k.transposed() for k in used]}
         self.kernels = {k.name: k for k in used}
-        self.library_spec = dataclasses.replace(
-            spec, transposed=False, o_dim=2, ri_dim=-1, mode="symmetric",
-            include_scale=None if spec.is_inverse else False)
+        kind = "dtcwt2d" if not spec.is_inverse else "idtcwt2d"
+        self.library_json = json.dumps({"kind": kind, "biort": spec.biort.taps,
+                                        "qshift": spec.qshift.taps,
+                                        "kernels": sorted(self.library_kernels)},
+                                       sort_keys=True)
+        self.library_name = f"{kind}_{spec.biort.name}-{spec.qshift.name}_" + \
+            "-".join(sorted({"hp" if k.highpass else "lp" for k in used}))
 
     def _level_kernel(self, stage: str, highpass: bool, synthesis: bool) -> LevelKernel:
         fs = self.spec.biort if stage == "biort" else self.spec.qshift

@@ -99,7 +99,7 @@ def _level_view(kernel) -> dict:
 
 
 def plan_json(plan: Plan) -> str:
-    return json.dumps({"spec": json.loads(plan.library_spec.to_json()),
+    return json.dumps({"spec": json.loads(plan.library_json),
                        "kernels": [dataclasses.asdict(k) for k in plan.library_kernels.values()]},
                       sort_keys=True)
 
@@ -119,7 +119,7 @@ def render(plan: Plan, target: str, dtype: str = "float32") -> str:
     view = _level_view if plan.family == "dtcwt" else _kernel_view
     prefix = "dtcwt_" if plan.family == "dtcwt" else ""
     context = dict(kernels=[view(k) for k in plan.library_kernels.values()], dtype=ctype,
-                   suffix=suffix, spec_json=plan.library_spec.to_json(), target=target,
+                   suffix=suffix, spec_json=plan.library_json, target=target,
                    source_key=source_key(plan, target, dtype),
                    signature_template=prefix + "signature.j2")
     env = _environment()

@@ -69,7 +69,7 @@ class Transform:
         material = dict(plan=render.plan_json(self.plan), target=target, dtype=dtype,
                         templates=render.templates_digest(), code=cache.code_digest(),
                         toolchain=toolchain)
-        name = f"{self.plan.library_spec.readable_name()}_{target}_{dtype}"
+        name = f"{self.plan.library_name}_{target}_{dtype}"
         path, _ = cache.fetch(name, material, lambda: render.render(self.plan, target, dtype),
                               suffix, compile_fn)
         if target == "cuda":
