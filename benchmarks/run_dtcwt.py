@@ -5,7 +5,7 @@ Per filter configuration: forward, forward+backward, inverse and inverse+backwar
 wavegen's time over the memory-traffic floor. The dtcwt package is NumPy, one plane at a
 time, without gradients. Writes JSON and markdown to benchmarks/results/. Usage:
 
-    python benchmarks/dtcwt.py [--device cpu|cuda] [--rounds 7] [--shape N,C,H,W] [--quick]
+    python benchmarks/run_dtcwt.py [--device cpu|cuda] [--rounds 7] [--shape N,C,H,W] [--quick]
 """
 from __future__ import annotations
 
