@@ -105,7 +105,7 @@ def execute_dtcwt(module, plan, geom, inputs: list[torch.Tensor],
         if planes > 0:
             module.launch(k, args, *grid)
 
-    shapes_in, shapes_out = plan.io_shapes(geom, lead)
+    _, shapes_out = plan.io_shapes(geom, lead)
     if plan.takes_signal:
         outputs = [new(s) for s in shapes_out]
         yl, bands = outputs[0], outputs[1:J + 1]
