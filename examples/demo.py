@@ -43,8 +43,8 @@ ifm = wavegen.nn.DTCWTInverse(biort="near_sym_b", qshift="qshift_b")
 lo, hi = xfm(x)
 ref = dtcwt.Transform2d("near_sym_b", "qshift_b").forward(x[0, 0].numpy(), nlevels=3)
 err = max([np.abs(lo[0, 0].numpy() - ref.lowpass).max()] +
-          [np.abs(np.moveaxis(hi[j][0, 0, ..., 0] + 1j * hi[j][0, 0, ..., 1], 0, -1).numpy()
-                  - ref.highpasses[j]).max() for j in range(3)])
+          [np.abs(np.moveaxis(hi[j][0, 0, ..., 0].numpy() + 1j * hi[j][0, 0, ..., 1].numpy(),
+                              0, -1) - ref.highpasses[j]).max() for j in range(3)])
 print(f"DTCWT: yh {[tuple(h.shape) for h in hi]}, max |wavegen - dtcwt| = {err:.2e}")
 assert err < 1e-12
 print(f"DTCWT reconstruction: max error {(ifm((lo, hi))[..., :97, :] - x).abs().max():.2e}")
