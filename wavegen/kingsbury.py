@@ -41,12 +41,6 @@ class FilterSet:
         present = dict(self.taps)
         return all(k in present for k in keys)
 
-    @property
-    def bandpass(self) -> bool:
-        """The rotationally symmetric variant: the 45/135 degree bands use a third filter."""
-        return self.has("h2o" if self.kind == "biort" else "h2a") or \
-            self.has("g2o" if self.kind == "biort" else "g2a")
-
     def to_json(self) -> dict:
         return {"name": self.name, "kind": self.kind, "taps": [list(t) for t in self.taps]}
 
