@@ -128,7 +128,7 @@ def test_skipped_bands_are_zeros_in_the_inverse():
     fwd = wavegen.nn.DTCWTForward("legall", "qshift_a", J=3, skip_hps=[True, False, True])
     full = wavegen.nn.DTCWTForward("legall", "qshift_a", J=3)
     inv = wavegen.nn.DTCWTInverse("legall", "qshift_a")
-    # A skipped band's size is inferred (plan_dtcwt._fill_bands); at sizes a multiple of
+    # A skipped band's size is inferred (DtcwtPlan.fill_bands); at sizes a multiple of
     # 2^J no padding happened and the inference is exact.
     x = torch.randn(1, 2, 32, 48, dtype=torch.float64)
     yl, yh = fwd(x)
@@ -138,6 +138,9 @@ def test_skipped_bands_are_zeros_in_the_inverse():
     expected = inv((yl, zeros))
     assert rel_err(inv((yl, yh)), expected) < 1e-14
     assert rel_err(inv((yl, [None, yh[1], torch.tensor([])])), expected) < 1e-14
+    # No lowpass and no coarsest band: both sized from the band that is given.
+    only_band = inv((torch.zeros_like(yl), zeros[:1] + [yh[1], zeros[2]]))
+    assert rel_err(inv((None, [None, yh[1], None])), only_band) < 1e-14
 
 
 def test_zero_mode_level1_matches_pytorch_wavelets(float64_reference):

@@ -316,16 +316,17 @@ class DtcwtPlan:
         return tuple(d for d in range(6) if d not in (self.spec.o_dim, self.spec.ri_dim))
 
     @staticmethod
-    def _fill_bands(lowpass, bands):
-        """Sizes of skipped bands: the lowpass's half at the coarsest level; else half the
-        finer band (rounded up) where that is given; else the coarser band doubled."""
+    def fill_bands(lowpass, bands):
+        """Sizes of the skipped (None) bands: half the lowpass at the coarsest level when the
+        lowpass is given; else half the finer band, rounded up, where that is known; else
+        the coarser band doubled."""
         bands = list(bands)
-        for j in range(len(bands) - 1, -1, -1):
+        if bands[-1] is None and lowpass is not None:
+            bands[-1] = tuple(s // 2 for s in lowpass)
+        for j in range(1, len(bands)):
+            if bands[j] is None and bands[j - 1] is not None:
+                bands[j] = tuple((s + 1) // 2 for s in bands[j - 1])
+        for j in range(len(bands) - 2, -1, -1):
             if bands[j] is None:
-                if j == len(bands) - 1:
-                    bands[j] = tuple(s // 2 for s in lowpass)
-                elif j > 0 and bands[j - 1] is not None:
-                    bands[j] = tuple((s + 1) // 2 for s in bands[j - 1])
-                else:
-                    bands[j] = tuple(2 * s for s in bands[j + 1])
+                bands[j] = tuple(2 * s for s in bands[j + 1])
         return bands

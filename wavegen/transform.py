@@ -178,15 +178,14 @@ class Transform:
                                  f"{ref.dtype} on {ref.device} like the other coefficients")
             bands.append((band.shape[hdim], band.shape[wdim]))
         low_size = tuple(yl.shape[2:]) if ref is yl else None
+        bands = plan.fill_bands(low_size, bands)
         if low_size is None:
-            coarsest = bands[-1] or plan._fill_bands((0, 0), bands)[-1]
-            low_size = tuple(2 * s for s in coarsest)
+            low_size = tuple(2 * s for s in bands[-1])
             yl = ref.new_zeros((*lead, *low_size))
         yl = _check_tensor(yl, "yl", 4, 2)
         if tuple(yl.shape[:2]) != lead:
             raise ValueError(f"yl has (N, C) = {tuple(yl.shape[:2])} but the bands have {lead}")
-        geom = plan.geometry_from_coefficients(low_size, plan._fill_bands(low_size, bands),
-                                               [not g for g in given])
+        geom = plan.geometry_from_coefficients(low_size, bands, [not g for g in given])
         inputs = [yl] + [b if g else yl.new_empty((0,)) for b, g in zip(yh, given)]
         return inputs, geom
 
