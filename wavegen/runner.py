@@ -18,6 +18,14 @@ def grid_1d(threads: int) -> tuple[int, int]:
 
 
 
+def allocate(shape, like: torch.Tensor, poison: bool) -> torch.Tensor:
+    """An output or temporary the kernels overwrite: uninitialised, or NaN with ``poison``
+    so that an element a kernel forgets to write shows up in comparisons."""
+    if poison:
+        return torch.full(shape, float("nan"), dtype=like.dtype, device=like.device)
+    return torch.empty(shape, dtype=like.dtype, device=like.device)
+
+
 def execute(module, plan: Plan, geom: Geometry, inputs: list[torch.Tensor],
             poison: bool = False) -> list[torch.Tensor]:
     """Allocate outputs and temporaries, launch every step, return the outputs.
@@ -38,12 +46,8 @@ def execute(module, plan: Plan, geom: Geometry, inputs: list[torch.Tensor],
         if name in tensors:
             continue
         shape = (planes, b.bands, *b.shape)
-        if name in zero:
-            tensors[name] = torch.zeros(shape, dtype=dtype, device=device)
-        elif poison:
-            tensors[name] = torch.full(shape, float("nan"), dtype=dtype, device=device)
-        else:
-            tensors[name] = torch.empty(shape, dtype=dtype, device=device)
+        tensors[name] = torch.zeros(shape, dtype=dtype, device=device) if name in zero \
+            else allocate(shape, inputs[0], poison)
     if planes > 0:
         for step in sched.steps:
             args = []
@@ -73,12 +77,9 @@ def execute_dtcwt(module, plan, geom, inputs: list[torch.Tensor],
     written through their strides, in whatever layout o_dim/ri_dim give them."""
     lead = tuple(inputs[0].shape[:2])
     planes = math.prod(lead)
-    dtype, device = inputs[0].dtype, inputs[0].device
-    fill = float("nan") if poison else None
 
     def new(shape):
-        return torch.full(shape, fill, dtype=dtype, device=device) if poison else \
-            torch.empty(shape, dtype=dtype, device=device)
+        return allocate(shape, inputs[0], poison)
 
     J = len(geom.bands)
     scales = plan.spec.include_scale or (False,) * J
