@@ -207,8 +207,9 @@ def test_zero_mode_applies_at_every_level(biort, qshift):
 
 
 def test_emulated_cuda_matches_dtcwt_and_the_cpu_adjoints():
-    """The CUDA level kernels (tiled analysis, gather-form adjoint) run by the emulation."""
-    for size in [(21, 14), (19, 24)]:
+    """The CUDA level kernels run by the emulation: one tile per plane, and (70x40) several
+    tiles with both ends folding."""
+    for size in [(21, 14), (19, 24), (70, 40)]:
         s = wavegen.Spec("dtcwt2d", **EVERYTHING)
         emulated, cpu = wavegen.build(s, target="cuda_emulated"), wavegen.build(s)
         x = torch.randn(2, 1, *size, dtype=torch.float64)

@@ -70,3 +70,27 @@ def test_synthesis_levels_come_from_the_coefficients_when_unset():
         assert len(p.schedule(geom).steps) == levels
     with pytest.raises(ValueError, match="levels=None cannot size"):
         plan(wavegen.Spec("idwt1d", "db2", None).adjoint()).geometry_for_inputs([(32,)])
+
+
+@pytest.mark.parametrize("biort,qshift", [("antonini", "qshift_06"),
+                                          ("near_sym_b_bp", "qshift_b_bp")])
+def test_cuda_adjoint_tile_holds_the_quad_rows_every_segment_reads(biort, qshift):
+    """The CUDA adjoint level (dtcwt_cuda.cu.j2) loads, per tile and per segment of extended
+    rows (identity run, rows before, rows after the signal), the quad rows those rows read
+    into a shared tile of shared_shape[1] rows, without a bounds check: sweep the sizes."""
+    from wavegen.plan_dtcwt import DtcwtPlan
+    for kind in ("dtcwt2d", "idtcwt2d"):
+        p = DtcwtPlan(wavegen.Spec(kind, biort=biort, qshift=qshift, levels=2))
+        for k in (k for k in p.library_kernels.values() if k.direction == "adjoint"):
+            (e0, span), A, rows = k.window, k.decimation, k.tile_rows
+            for Rq in range(1, 40):
+                for lead, R in [(0, A * Rq), (0, A * Rq - 1), (1, A * Rq - 2)]:
+                    last, reach = A * (Rq - 1) + e0 + span, span + A
+                    for n0 in range(0, max(R, 0), rows):
+                        n1 = min(n0 + rows, R)
+                        for a, e, used in [(n0 + lead, n1 + lead, True),
+                                           (e0, lead, n0 < reach), (lead + R, last, n1 > R - reach)]:
+                            lowest = a - e0 - (span - 1)
+                            rlo = -(-lowest // A) if lowest > 0 else 0
+                            if used and a < e:
+                                assert min((e - 1 - e0) // A + 1, Rq) - rlo <= k.shared_shape[1]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 from typing import Sequence
 
 from .spec import Spec
@@ -106,16 +107,42 @@ class LevelKernel:
         e0 = self.decimation * (first // self.decimation)
         return e0, last - e0 + 1
 
-    # CUDA analysis: a block computes a tile of tile_rows x tile_cols quads; it filters the
-    # rows into shared memory, sized for float64 within SHARED_BYTES.
+    # CUDA tiles, sized for float64 within SHARED_BYTES. Analysis: a block computes
+    # tile_rows x tile_cols quads; it filters the rows of every line into shared memory (the
+    # tile's extended columns), then the columns from there. Adjoint: a block computes
+    # tile_rows x tile_cols stored samples; it gathers the columns of every line into shared
+    # memory for the quad rows those samples read, then the rows from there.
     tile_cols = 32
     SHARED_BYTES = 40 * 1024
+    ADJOINT_THREADS = 256
+
+    def _shared_shape(self, rows: int) -> tuple[int, int, int]:
+        """(lines, rows, columns) of the shared tile for a tile of ``rows`` rows."""
+        lines = 2 * len({p[0] for p in self.products})
+        A, span = self.decimation, self.window[1]
+        if self.direction == "analysis":
+            return lines, rows, A * (self.tile_cols - 1) + span
+        return lines, (rows + span - 2) // A + 1, self.tile_cols
 
     @property
     def tile_rows(self) -> int:
-        lines = 2 * len({p[0] for p in self.products})
-        width = self.decimation * (self.tile_cols - 1) + self.window[1]
-        return next(t for t in (8, 4, 2, 1) if t == 1 or lines * t * width * 8 <= self.SHARED_BYTES)
+        options = (8, 4, 2, 1) if self.direction == "analysis" else \
+            tuple(t for t in (32, 16, 8) if t * self.tile_cols % self.ADJOINT_THREADS == 0)
+        return next(t for t in options if t == options[-1] or
+                    math.prod(self._shared_shape(t)) * 8 <= self.SHARED_BYTES)
+
+    @property
+    def shared_shape(self) -> tuple[int, int, int]:
+        return self._shared_shape(self.tile_rows)
+
+    def launch_shape(self, quads: Sequence[int], stored: Sequence[int]) -> tuple[int, int]:
+        """(blocks per plane, threads per block): analysis tiles the quad grid, the adjoint
+        the stored samples it writes."""
+        rows, cols = quads if self.direction == "analysis" else stored
+        tiles = -(-rows // self.tile_rows) * -(-cols // self.tile_cols)
+        threads = self.tile_rows * self.tile_cols if self.direction == "analysis" else \
+            self.ADJOINT_THREADS
+        return tiles, threads
 
     def transposed(self) -> "LevelKernel":
         return dataclasses.replace(

@@ -82,6 +82,7 @@ def _level_view(kernel) -> dict:
                 lines=[(f, p) for f in row_roles for p in (0, 1)],
                 taps={r: phases(r) for r in dict.fromkeys(row_roles + col_roles)},
                 tile_rows=kernel.tile_rows, tile_cols=kernel.tile_cols,
+                shared_shape=kernel.shared_shape, threads=kernel.ADJOINT_THREADS,
                 parallel_min_outputs=kernel.parallel_min_outputs)
     view["line_index"] = {f"{f}{p}": i for i, (f, p) in enumerate(view["lines"])}
     # The adjoint's column pass in gather form: component a of line (f, pr) sums, over the

@@ -98,13 +98,9 @@ def execute_dtcwt(module, plan, geom, inputs: list[torch.Tensor],
         args = [x.data_ptr(), x.stride(0), x.stride(1), *x_size, *geom.lead(j),
                 low.data_ptr(), low.stride(0), low.stride(1), *band_args(band),
                 planes, lead[1], rq, cq, int(plan.spec.mode == "zero")]
-        if k.direction == "analysis":
-            tiles = -(-rq // k.tile_rows) * -(-cq // k.tile_cols)
-            grid = (planes * tiles, k.tile_rows * k.tile_cols)
-        else:
-            grid = grid_1d(planes * x_size[0] * x_size[1])
+        tiles, threads = k.launch_shape((rq, cq), x_size)
         if planes > 0:
-            module.launch(k, args, *grid)
+            module.launch(k, args, planes * tiles, threads)
 
     _, shapes_out = plan.io_shapes(geom, lead)
     if plan.takes_signal:
