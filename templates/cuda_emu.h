@@ -5,6 +5,7 @@
 // threads of the running block, as on the device.
 #pragma once
 #include <ucontext.h>
+#include <cmath>
 #include <cstddef>
 #include <functional>
 #include <vector>

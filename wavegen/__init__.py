@@ -2,5 +2,6 @@
 from .spec import FilterBank, Spec
 from .transform import Transform, build
 from . import nn
+from .ops import magnitude
 
-__all__ = ["Spec", "FilterBank", "Transform", "build", "nn"]
+__all__ = ["Spec", "FilterBank", "Transform", "build", "nn", "magnitude"]

@@ -1,9 +1,13 @@
 """The torch op behind every transform, with its fake (meta) kernel and autograd.
 
-One op, ``wavegen::run(inputs, spec, geometry, target)``, serves every spec: the spec is
-its canonical JSON and the geometry a flat list of sizes (plan.Geometry). Its backward is
-the same op on ``spec.adjoint()``: gradients are generated kernels too, save no tensors
-(the transforms are linear), and are themselves differentiable.
+One op, ``wavegen::run(inputs, spec, geometry, target)``, serves every linear spec: the
+spec is its canonical JSON and the geometry a flat list of sizes (plan.Geometry). Its
+backward is the same op on ``spec.adjoint()``: gradients are generated kernels too, save no
+tensors (the transforms are linear), and are themselves differentiable.
+
+The scattering network is not linear: ``wavegen::scatter`` saves its input x, and
+``wavegen::scatter_backward`` recomputes what it needs from x (nothing else is kept), then
+runs the generated backward kernels. ``wavegen::magnitude`` is the biased magnitude alone.
 """
 from __future__ import annotations
 
@@ -56,3 +60,81 @@ def _backward(ctx, grads):
 
 
 run.register_autograd(_backward, setup_context=_setup_context)
+
+
+@torch.library.custom_op("wavegen::scatter", mutates_args=())
+def scatter(x: torch.Tensor, spec: str, geometry: list[int], target: str) -> torch.Tensor:
+    transform = _transform(spec, target)
+    return transform.execute([x], transform.plan.Geometry.unflat(geometry), target)[0]
+
+
+@scatter.register_fake
+def _scatter_fake(x, spec, geometry, target):
+    plan = _transform(spec, target).plan
+    return x.new_empty(_shapes(plan, geometry, x.shape[:2])[1][0])
+
+
+@torch.library.custom_op("wavegen::scatter_backward", mutates_args=())
+def scatter_backward(x: torch.Tensor, grad: torch.Tensor, spec: str, geometry: list[int],
+                     target: str) -> torch.Tensor:
+    transform = _transform(spec, target)
+    return transform.execute_backward(x, grad, transform.plan.Geometry.unflat(geometry),
+                                      target)
+
+
+@scatter_backward.register_fake
+def _scatter_backward_fake(x, grad, spec, geometry, target):
+    return torch.empty_like(x)
+
+
+def _scatter_setup_context(ctx, inputs, output):
+    x, ctx.spec, ctx.geometry, ctx.target = inputs
+    ctx.save_for_backward(x)
+
+
+def _scatter_backward(ctx, grad):
+    x, = ctx.saved_tensors
+    return scatter_backward(x, grad, ctx.spec, ctx.geometry, ctx.target), None, None, None
+
+
+scatter.register_autograd(_scatter_backward, setup_context=_scatter_setup_context)
+
+
+@torch.library.custom_op("wavegen::magnitude", mutates_args=())
+def _magnitude(re: torch.Tensor, im: torch.Tensor, bias: float) -> torch.Tensor:
+    return torch.sqrt(re * re + im * im + bias * bias) - bias
+
+
+@_magnitude.register_fake
+def _magnitude_fake(re, im, bias):
+    return torch.empty_like(re)
+
+
+def _magnitude_setup_context(ctx, inputs, output):
+    re, im, ctx.bias = inputs
+    ctx.save_for_backward(re, im)
+
+
+def _magnitude_backward(ctx, grad):
+    re, im = ctx.saved_tensors
+    m = torch.sqrt(re * re + im * im + ctx.bias * ctx.bias)
+    # The phase z / m, with the subgradient 0 where m = 0 (the origin with bias 0).
+    scale = torch.where(m > 0, grad / torch.where(m > 0, m, 1), 0)
+    return re * scale, im * scale, None
+
+
+_magnitude.register_autograd(_magnitude_backward, setup_context=_magnitude_setup_context)
+
+
+def magnitude(re: torch.Tensor, im: torch.Tensor, bias: float = 0.0) -> torch.Tensor:
+    """The biased magnitude ``sqrt(re^2 + im^2 + bias^2) - bias`` (bias >= 0; 0 is the
+    plain magnitude |z|). Its gradient is ``(re, im) / sqrt(re^2 + im^2 + bias^2)``, the
+    phase; at the origin with bias 0, where |z| has no gradient, it is 0 (the smallest
+    subgradient), so training never sees a NaN."""
+    bias = float(bias)
+    if not bias >= 0 or bias == float("inf"):
+        raise ValueError(f"the magnitude bias must be a finite number >= 0; got {bias!r}")
+    if not isinstance(re, torch.Tensor) or not isinstance(im, torch.Tensor) or \
+            re.shape != im.shape or re.dtype != im.dtype:
+        raise ValueError("magnitude takes real and imaginary tensors of one shape and dtype")
+    return _magnitude(re, im, bias)

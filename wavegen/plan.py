@@ -183,6 +183,7 @@ def tensor_shape(lead, bands: int, size) -> tuple[int, ...]:
 class Plan:
     """The plan of one spec: its kernels and, per geometry, its schedule."""
     family = "dwt"
+    abi = "dwt"                  # the kernels\' parameter lists (backends/host.ARGTYPES)
     Geometry = Geometry
 
     def __init__(self, spec: Spec):
@@ -377,6 +378,9 @@ class Plan:
 
 
 def plan(spec: Spec):
+    if spec.is_scatter:
+        from .plan_scatter import ScatterPlan
+        return ScatterPlan(spec)
     if spec.is_dtcwt:
         from .plan_dtcwt import DtcwtPlan
         return DtcwtPlan(spec)

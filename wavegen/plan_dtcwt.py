@@ -78,10 +78,19 @@ class LevelKernel:
     diag: PhaseFilter               # hi, or the bandpass filter of the _bp sets
     highpass: bool                  # False: the level's bands are skipped (lowpass only)
     edge: str                       # 'duplicate' (analysis padding) | 'embed' (inverse crop)
+    # How the lowpass is written (analysis) or read (adjoint): 'full' (its quads as they
+    # are), 'pooled' (the mean of each quad: 2x2 average pooling) or 'none'.
+    lowpass: str = "full"
+    # How the bands are written: 'complex' (q2c), 'magnitude' (|z|_b, scattering) or
+    # 'magnitude_grad' (reads the gradient g of |z|_b, writes g z / sqrt(|z|^2 + b^2)).
+    bands: str = "complex"
 
     @property
     def name(self) -> str:
-        return f"wg_dtcwt_{self.direction}_{self.stage}{'' if self.highpass else '_lowpass'}"
+        variant = "".join(f"_{v}" for v, plain in ((self.lowpass, "full"),
+                                                   (self.bands, "complex")) if v != plain)
+        return f"wg_dtcwt_{self.direction}_{self.stage}" \
+            f"{'' if self.highpass else '_lowpass'}{variant}"
 
     # Below this many quads a CPU level runs on one thread (see plan.PassKernel).
     parallel_min_outputs = 1 << 13
@@ -92,7 +101,7 @@ class LevelKernel:
         diag = "diag" if self.diag != self.hi else "hi"
         bands = tuple((diag if f == "diag" else f, diag if g == "diag" else g, o)
                       for (f, g), o in BAND_PAIRS.items()) if self.highpass else ()
-        return (("lo", "lo", None),) + bands
+        return ((("lo", "lo", None),) if self.lowpass != "none" else ()) + bands
 
     def filter(self, role: str) -> PhaseFilter:
         return getattr(self, role)
@@ -195,6 +204,7 @@ class DtcwtPlan:
     """The plan of a dtcwt2d / idtcwt2d spec: its level kernels and their order."""
     ndim = 2
     family = "dtcwt"
+    abi = "dtcwt"
     Geometry = Geometry
 
     def __init__(self, spec: Spec):
@@ -257,7 +267,8 @@ class DtcwtPlan:
             return self.spec.skip_hps
         return tuple(given) if given is not None else (False,) * levels
 
-    def geometry_from_signal(self, signal: Sequence[int], skipped=None) -> Geometry:
+    def geometry_from_signal(self, signal: Sequence[int], skipped=None, what: str = "DTCWT",
+                             unit: str = "level") -> Geometry:
         J = self.spec.levels
         if J is None:
             raise ValueError("idtcwt2d with levels=None cannot size its coefficients from a "
@@ -266,10 +277,10 @@ class DtcwtPlan:
         minimum = (1 << (J - 1)) + 1 if J > 1 else 1
         if any(s < minimum for s in signal):
             most = max(1, min(s - 1 for s in signal).bit_length()) if min(signal) > 1 else 1
-            raise ValueError(f"an image of size {signal} is too small for a {J}-level DTCWT: "
-                             f"each side must be at least {minimum} (2^{J - 1} + 1) so that "
-                             f"every level halves it; this size allows at most {most} "
-                             "level(s)")
+            raise ValueError(f"an image of size {signal} is too small for a {J}-{unit} "
+                             f"{what}: each side must be at least {minimum} (2^{J - 1} + 1) "
+                             f"so that every {unit} halves it; this size allows at most "
+                             f"{most} {unit}(s)")
         bands, size = [], signal
         for _ in range(J):
             size = tuple((s + 1) // 2 for s in size)

@@ -78,6 +78,7 @@ def _level_view(kernel) -> dict:
     row_roles = list(dict.fromkeys(p[0] for p in products))
     col_roles = list(dict.fromkeys(p[1] for p in products))
     view = dict(name=kernel.name, direction=kernel.direction, A=A, C=C, e0=e0, span=span,
+                lowpass=kernel.lowpass, bands=kernel.bands,
                 index=f"wg_index_{kernel.edge}", products=products, row_roles=row_roles,
                 lines=[(f, p) for f in row_roles for p in (0, 1)],
                 taps={r: phases(r) for r in dict.fromkeys(row_roles + col_roles)},
@@ -117,8 +118,8 @@ def render(plan: Plan, target: str, dtype: str = "float32") -> str:
     if dtype not in DTYPES:
         raise ValueError(f"unsupported dtype {dtype!r}; accepted: {', '.join(DTYPES)}")
     ctype, suffix = DTYPES[dtype]
-    view = _level_view if plan.family == "dtcwt" else _kernel_view
-    prefix = "dtcwt_" if plan.family == "dtcwt" else ""
+    view = _level_view if plan.abi == "dtcwt" else _kernel_view
+    prefix = "dtcwt_" if plan.abi == "dtcwt" else ""
     context = dict(kernels=[view(k) for k in plan.library_kernels.values()], dtype=ctype,
                    suffix=suffix, spec_json=plan.library_json, target=target,
                    source_key=source_key(plan, target, dtype),

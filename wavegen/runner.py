@@ -18,6 +18,10 @@ def grid_1d(threads: int) -> tuple[int, int]:
 
 
 
+# The magnitude-gradient view of a level kernel that reads none.
+NO_GRADIENT = [0] * 6
+
+
 def allocate(shape, like: torch.Tensor, poison: bool) -> torch.Tensor:
     """An output or temporary the kernels overwrite: uninitialised, or NaN with ``poison``
     so that an element a kernel forgets to write shows up in comparisons."""
@@ -95,9 +99,11 @@ def execute_dtcwt(module, plan, geom, inputs: list[torch.Tensor],
     def launch(step, x, x_size, low, band):
         j, k = step.level, step.kernel
         rq, cq = geom.bands[j - 1]
-        args = [x.data_ptr(), x.stride(0), x.stride(1), *x_size, *geom.lead(j),
-                low.data_ptr(), low.stride(0), low.stride(1), *band_args(band),
-                planes, lead[1], rq, cq, int(plan.spec.mode == "zero")]
+        args = [x.data_ptr(), lead[1] * x.stride(0), x.stride(0), x.stride(1), *x_size,
+                *geom.lead(j),
+                low.data_ptr(), lead[1] * low.stride(0), low.stride(0), low.stride(1),
+                *band_args(band), *NO_GRADIENT, planes, lead[1], rq, cq,
+                int(plan.spec.mode == "zero"), 0.0]
         tiles, threads = k.launch_shape((rq, cq), x_size)
         if planes > 0:
             module.launch(k, args, planes * tiles, threads)
@@ -129,3 +135,99 @@ def execute_dtcwt(module, plan, geom, inputs: list[torch.Tensor],
         launch(step, x, size, low, bands[j - 1])
         low = x
     return [low.reshape(*lead, *geom.signal)]
+
+
+class _ScatterRun:
+    """The buffers of one scatter2d call (plan_scatter) and the arguments of its launches.
+    Buffers are contiguous (N, paths, C, h, w) tensors, so a run of paths is a view with
+    batch stride paths * C * h * w and channel stride h * w."""
+
+    def __init__(self, module, plan, geom, x: torch.Tensor, poison: bool):
+        self.module, self.plan, self.geom, self.poison = module, plan, geom, poison
+        self.lead = tuple(x.shape[:2])
+        self.x = x
+        self.zero = int(plan.spec.mode == "zero")
+
+    def new(self, name: str) -> torch.Tensor:
+        return allocate(self.plan.buffer_shape(name, self.geom, self.lead), self.x, self.poison)
+
+    def forward(self, out: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Every buffer, the output included."""
+        buffers = {"x": self.x.contiguous().view(self.plan.buffer_shape("x", self.geom,
+                                                                          self.lead))}
+        for name in self.plan.buffers:
+            if name != "x":
+                buffers[name] = self.new(name)
+        for launch in self.plan.launches:
+            self.launch(launch, launch.kernel, buffers, buffers)
+        return buffers
+
+    def view(self, t: torch.Tensor, path: int, o_stride: int = 0) -> list:
+        """(pointer, batch, channel[, orientation], row, column strides) of buffer t from
+        path ``path`` on; an orientation advances ``o_stride`` paths."""
+        _, paths, c, h, w = t.shape
+        plane = h * w
+        ptr = t.data_ptr() + path * c * plane * t.element_size()
+        return [ptr, paths * c * plane, plane] + ([o_stride * c * plane] if o_stride else []) \
+            + [w, 1]
+
+    def launch(self, launch, kernel, source: dict, targets: dict, complex_band=None,
+               gradient: dict | None = None) -> None:
+        """Run ``kernel`` for ``launch``: x from ``source``, lowpass and magnitudes from or
+        to ``targets``; the backward kernels also take the complex band gradients
+        ``complex_band`` (N, count * C, 6, h, w, 2) and the magnitude gradients
+        (``gradient``)."""
+        geom, n, c = self.geom, *self.lead
+        src = source[launch.source]
+        x_view = self.view(src, launch.first)
+        size = tuple(src.shape[-2:])
+        rq, cq = geom.bands[launch.scale]
+        lead = geom.lead(launch.level) if kernel.stage == "qshift" else (0, 0)
+        low = targets[launch.low[0]]
+        lo_view = self.view(low, launch.low[1])[:4] if kernel.lowpass != "none" else [0] * 4
+        if kernel.bands == "magnitude" and launch.band is not None:
+            p, o = launch.band[1:]
+            pointer, bn, bc, bo, br, bw = self.view(targets[launch.band[0]], p, o)
+            band_view = [pointer, bn, bc, bo, 0, br, bw]
+        elif complex_band is not None:
+            s = complex_band.stride()
+            band_view = [complex_band.data_ptr(), s[0], s[1], s[2], s[5], s[3], s[4]]
+        else:
+            band_view = [0] * 7
+        grad_view = self.view(gradient[launch.band[0]], *launch.band[1:]) \
+            if kernel.bands == "magnitude_grad" else NO_GRADIENT
+        args = [*x_view[:4], *size, *lead, *lo_view,
+                *band_view, *grad_view, n * launch.count * c, launch.count * c, rq, cq,
+                self.zero, float(self.plan.spec.magbias)]
+        blocks, threads = kernel.launch_shape((rq, cq), size)
+        if n * c > 0:
+            self.module.launch(kernel, args, n * launch.count * c * blocks, threads)
+
+    def backward(self, grad_out: torch.Tensor) -> torch.Tensor:
+        """The gradient of x, recomputing the forward's buffers from x."""
+        buffers = self.forward()
+        grads = {name: self.new(name) for name in self.plan.buffers if name != "out"}
+        grads["out"] = grad_out.contiguous().view(buffers["out"].shape)
+        n, c = self.lead
+        for launch in reversed(self.plan.launches):
+            magnitude_grad, adjoint = launch.backward_kernels()
+            band = None
+            if magnitude_grad is not None:
+                band = allocate((n, launch.count * c, 6, *self.geom.bands[launch.scale], 2),
+                                self.x, self.poison)
+                self.launch(launch, magnitude_grad, buffers, buffers, band, grads)
+            self.launch(launch, adjoint, grads, grads, band)
+        return grads["x"].view(self.x.shape)
+
+
+def execute_scatter(module, plan, geom, inputs: list[torch.Tensor],
+                    poison: bool = False) -> list[torch.Tensor]:
+    """scatter2d: [x] -> [the scattering coefficients (N, paths * C, h, w)]."""
+    run = _ScatterRun(module, plan, geom, inputs[0], poison)
+    out = run.forward()["out"]
+    return [out.view(out.shape[0], -1, *out.shape[-2:])]
+
+
+def scatter_backward(module, plan, geom, x: torch.Tensor, grad: torch.Tensor,
+                     poison: bool = False) -> torch.Tensor:
+    return _ScatterRun(module, plan, geom, x, poison).backward(grad)

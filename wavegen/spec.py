@@ -19,7 +19,8 @@ MODE_ALIASES = {"per": "periodization", "periodisation": "periodization", "sym":
                 "zpd": "zero", "ref": "reflect", "reflection": "reflect", "symm": "symmetric"}
 DWT_KINDS = ("dwt1d", "dwt2d", "idwt1d", "idwt2d")
 DTCWT_KINDS = ("dtcwt2d", "idtcwt2d")
-KINDS = DWT_KINDS + DTCWT_KINDS
+SCATTER_KINDS = ("scatter2d",)
+KINDS = DWT_KINDS + DTCWT_KINDS + SCATTER_KINDS
 # The DTCWT extends each level's signal symmetrically (dtcwt's convention) or with zeros.
 DTCWT_MODES = ("symmetric", "zero")
 
@@ -147,6 +148,12 @@ class Spec:
     synthesis specs may leave ``skip_hps`` None: the bands given decide per call), and
     ``o_dim``/``ri_dim``, the dimensions of the 6 orientations and of (real, imaginary) in
     the band tensors.
+
+    'scatter2d' is the DTCWT scattering network (plan_scatter.py): ``levels`` scales J,
+    ``order`` 1 or 2 (<= J), ``biort``, ``qshift`` (the q-shift set of the lowpass chain at
+    scales >= 2, as in pytorch_wavelets' ScatLayerj2; None filters every scale with the
+    biorthogonal set, as stacked ScatLayers do), ``mode`` and the magnitude bias
+    ``magbias`` >= 0.
     """
     kind: str
     wavelet: object = "haar"
@@ -161,6 +168,9 @@ class Spec:
     include_scale: tuple[bool, ...] | None = None
     o_dim: int = 2
     ri_dim: int = -1
+    # scatter2d only.
+    order: int = 1
+    magbias: float = 1e-2
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -175,6 +185,9 @@ class Spec:
             if self.levels < 1:
                 raise ValueError(f"levels must be >= 1, got {self.levels}")
             object.__setattr__(self, "levels", int(self.levels))
+        if self.is_scatter:
+            self._resolve_scatter()
+            return
         if self.is_dtcwt:
             self._resolve_dtcwt()
             return
@@ -236,6 +249,32 @@ class Spec:
         object.__setattr__(self, "o_dim", dims[0])
         object.__setattr__(self, "ri_dim", dims[1])
 
+    def _resolve_scatter(self):
+        from .kingsbury import filter_set
+        if self.mode not in DTCWT_MODES:
+            raise ValueError(f"unknown scattering mode {self.mode!r}; accepted modes are "
+                             f"{', '.join(DTCWT_MODES)} (zero extension applies at every stage)")
+        if self.transposed:
+            raise ValueError("scatter2d is not linear and has no adjoint spec; its gradient "
+                             "is the op's backward")
+        if isinstance(self.order, bool) or self.order not in (1, 2) or self.order > self.levels:
+            raise ValueError(f"order must be 1 or 2 and at most the number of scales "
+                             f"({self.levels}); got {self.order!r}")
+        try:
+            magbias = float(self.magbias)
+        except (TypeError, ValueError):
+            magbias = float("nan")
+        if not magbias >= 0 or magbias == float("inf"):
+            raise ValueError(f"magbias must be a finite number >= 0 (0: the plain magnitude); "
+                             f"got {self.magbias!r}")
+        object.__setattr__(self, "magbias", magbias)
+        object.__setattr__(self, "biort", filter_set(
+            "near_sym_a" if self.biort is None else self.biort, "biort", False))
+        if self.qshift is not None:
+            object.__setattr__(self, "qshift", filter_set(self.qshift, "qshift", False))
+        object.__setattr__(self, "wavelet", None)
+        object.__setattr__(self, "order", int(self.order))
+
     def _per_level(self, name: str, value) -> tuple[bool, ...]:
         if isinstance(value, (bool, np.bool_)):
             if self.levels is None:
@@ -257,6 +296,10 @@ class Spec:
         return self.kind in DTCWT_KINDS
 
     @property
+    def is_scatter(self) -> bool:
+        return self.kind in SCATTER_KINDS
+
+    @property
     def ndim(self) -> int:
         return 2 if self.kind.endswith("2d") else 1
 
@@ -269,6 +312,8 @@ class Spec:
 
     def inverse(self) -> "Spec":
         """The synthesis spec of an analysis spec and vice versa; (A^T)^-1 = (A^-1)^T."""
+        if self.is_scatter:
+            raise ValueError("scatter2d discards the phase and has no inverse")
         kind = self.kind[1:] if self.is_inverse else "i" + self.kind
         if self.is_dtcwt:
             return dataclasses.replace(self, kind=kind, include_scale=None)
@@ -280,6 +325,11 @@ class Spec:
 
     def to_json(self) -> str:
         """Canonical JSON: the identity of a spec across processes (cache keys, torch ops)."""
+        if self.is_scatter:
+            return json.dumps({"kind": self.kind, "levels": self.levels, "order": self.order,
+                               "mode": self.mode, "magbias": self.magbias,
+                               "biort": self.biort.to_json(),
+                               "qshift": self.qshift and self.qshift.to_json()}, sort_keys=True)
         if self.is_dtcwt:
             return json.dumps({"kind": self.kind, "levels": self.levels, "mode": self.mode,
                                "transposed": self.transposed, "biort": self.biort.to_json(),
@@ -293,6 +343,11 @@ class Spec:
     @staticmethod
     def from_json(text: str) -> "Spec":
         d = json.loads(text)
+        if d["kind"] in SCATTER_KINDS:
+            from .kingsbury import FilterSet
+            return Spec(d["kind"], levels=d["levels"], order=d["order"], mode=d["mode"],
+                        magbias=d["magbias"], biort=FilterSet.from_json(d["biort"]),
+                        qshift=d["qshift"] and FilterSet.from_json(d["qshift"]))
         if d["kind"] in DTCWT_KINDS:
             from .kingsbury import FilterSet
             return Spec(d["kind"], levels=d["levels"], mode=d["mode"],
@@ -306,7 +361,10 @@ class Spec:
         return Spec(d["kind"], wavelet, d["levels"], d["mode"], d["transposed"])
 
     def readable_name(self) -> str:
-        if self.is_dtcwt:
+        if self.is_scatter:
+            names = f"{self.biort.name}-{self.qshift.name if self.qshift else 'biort'}_" \
+                f"order{self.order}"
+        elif self.is_dtcwt:
             names = f"{self.biort.name}-{self.qshift.name}"
         else:
             names = "-".join(dict.fromkeys(b.name for b in self.banks))

@@ -77,19 +77,33 @@ class Transform:
         return host.HostModule(path, self.plan, dtype, target)
 
     def execute(self, inputs, geom, target: str):
-        from .runner import execute, execute_dtcwt
+        from .runner import execute, execute_dtcwt, execute_scatter
         module = self.module(target, DTYPE_NAMES[inputs[0].dtype], inputs[0].device)
-        run = execute_dtcwt if self.plan.family == "dtcwt" else execute
-        return run(module, self.plan, geom, inputs, poison=target == "cuda_emulated")
+        run = {"dwt": execute, "dtcwt": execute_dtcwt, "scatter": execute_scatter}
+        return run[self.plan.family](module, self.plan, geom, inputs,
+                                     poison=target == "cuda_emulated")
+
+    def execute_backward(self, x, grad, geom, target: str):
+        """scatter2d: the gradient of x from the output's, recomputing from x."""
+        from .runner import scatter_backward
+        module = self.module(target, DTYPE_NAMES[x.dtype], x.device)
+        return scatter_backward(module, self.plan, geom, x, grad,
+                                poison=target == "cuda_emulated")
 
     # -- calling ---------------------------------------------------------------------------
     def __call__(self, *args, signal_size=None):
         """Analysis: ``t(x) -> (yl, [yh_1 .. yh_J])``. Synthesis: ``t(yl, yh)`` or
         ``t((yl, yh)) -> x``. Transposed specs swap the two; ``signal_size`` picks the
         signal size of an analysis adjoint (default: the size the inverse would produce)."""
-        from .ops import run
+        from .ops import run, scatter
         if self.plan.family == "dtcwt":
             return self._call_dtcwt(args, signal_size)
+        if self.plan.family == "scatter":
+            if len(args) != 1:
+                raise TypeError(f"scatter2d takes one tensor x, got {len(args)} arguments")
+            x = _check_tensor(args[0], "x", 4, 2)
+            geom = self.plan.geometry_from_signal(tuple(x.shape[2:]))
+            return scatter(x, self._json, geom.flat(), self._target_for(x))
         if self.plan.takes_signal:
             if len(args) != 1:
                 raise TypeError(f"{self.spec.kind} takes one tensor x, got {len(args)} "

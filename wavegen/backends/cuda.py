@@ -54,7 +54,7 @@ class CudaModule:
         stream = torch.cuda.current_stream(self.device_index).cuda_stream
         with self.cp.cuda.Device(self.device_index), \
                 _external_stream(stream, self.device_index):
-            # NumPy scalars pass by value with their size: 8 bytes for both the device
-            # pointers and the `long long` sizes and strides of the kernel signature.
-            self.functions[kernel.name]((grid,), (block,),
-                                        tuple(np.int64(a) for a in args))
+            # NumPy scalars pass by value with their size: 8 bytes for the device pointers,
+            # the `long long` sizes and strides and the `double` parameters.
+            self.functions[kernel.name]((grid,), (block,), tuple(
+                np.float64(a) if isinstance(a, float) else np.int64(a) for a in args))

@@ -59,7 +59,8 @@ ARGTYPES = {
     # Every DWT pass takes three views (pointer, plane stride, row stride), then P, M, N, K.
     "dwt": [_P, _I, _I] * 3 + [_I] * 4,
     # Every DTCWT level: templates/dtcwt_signature.j2.
-    "dtcwt": [_P] + [_I] * 6 + [_P, _I, _I] + [_P] + [_I] * 6 + [_I] * 5,
+    "dtcwt": [_P] + [_I] * 7 + [_P] + [_I] * 3 + ([_P] + [_I] * 6) + ([_P] + [_I] * 5)
+    + [_I] * 5 + [ctypes.c_double],
 }
 
 
@@ -73,7 +74,7 @@ class HostModule:
         for kernel in plan.kernels.values():
             fn = getattr(self.lib, kernel_symbol(kernel, dtype, target))
             grid = [ctypes.c_uint, ctypes.c_uint] if target == "cuda_emulated" else []
-            fn.argtypes = grid + ARGTYPES[plan.family]
+            fn.argtypes = grid + ARGTYPES[plan.abi]
             fn.restype = None
             self.functions[kernel.name] = fn
 

@@ -1,0 +1,176 @@
+"""The plan of the DTCWT scattering network (scatter2d): fused stages of DTCWT levels.
+
+A scattering coefficient is a *path*: a tuple of (scale j, orientation o) pairs, one per
+order (the empty path is order 0). Every stage is one DTCWT level kernel (plan_dtcwt) whose
+bands leave as the biased magnitude |z|_b and whose lowpass leaves as it is or 2x2
+average-pooled, written straight into the channels of the next stage's input or of the
+output. Two kinds of stage take a signal from scale s to s + 1:
+
+* the lowpass chain (``qshift`` given, pytorch_wavelets' ScatLayerj2): level s + 1 of the
+  DTCWT of x (biorthogonal at level 1, q-shift after), keeping the full-resolution lowpass
+  until the last scale, where it is pooled into the order-0 output; its magnitudes are the
+  order-1 paths of scale s + 1;
+* a node stage: the level-1 (biorthogonal) DTCWT of every path at scale s of order >= 1
+  (and of the order-0 path too when ``qshift`` is None: stacked ScatLayers), whose pooled
+  lowpass carries the path to scale s + 1 and whose magnitudes, below the maximum order,
+  extend it by (s + 1, o).
+
+Output channels are ``k * C + c`` with paths ordered by order, then by their pairs from
+the last to the first (scale before orientation). For J = 2 this is ScatLayerj2's order:
+0; (1, o) at 1 + o; (2, o) at 7 + o; ((1, o1), (2, o2)) at 13 + 6 o2 + o1.
+
+Sizes follow dtcwt's rule at every stage (an odd side repeats its last sample; a q-shift
+level whose input side is not a multiple of 4 repeats both ends), so scale s has sides
+ceil(side / 2^s) and no padded copy is ever made.
+
+A launch runs one stage kernel over a run of source paths whose targets advance by one
+path per source path (and by a fixed number of paths per orientation): the strides of the
+kernel's lowpass and band views then place every output.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+
+from .plan_dtcwt import DtcwtPlan, Geometry, LevelKernel
+from .spec import Spec
+
+
+def path_key(path) -> tuple:
+    """Output order: by order, then the pairs from the last one back (scale, orientation)."""
+    return len(path), tuple(v for pair in reversed(path) for v in pair)
+
+
+@dataclasses.dataclass(frozen=True)
+class Launch:
+    """One stage kernel over source paths [first, first + count) of buffer ``source``;
+    source path first + i writes its lowpass to path low[1] + i of buffer low[0] and band
+    o to path band[1] + i + o * band[2] of buffer band[0] (band None: lowpass only)."""
+    kernel: LevelKernel
+    level: int                       # the DTCWT level whose sizes the stage has
+    scale: int                       # the scale of the source
+    source: str
+    first: int
+    count: int
+    low: tuple[str, int]
+    band: tuple[str, int, int] | None
+
+    def backward_kernels(self) -> tuple[LevelKernel | None, LevelKernel]:
+        """(magnitude gradient kernel or None, adjoint kernel): the stage's backward."""
+        grad = dataclasses.replace(self.kernel, bands="magnitude_grad", lowpass="none") \
+            if self.band is not None else None
+        return grad, dataclasses.replace(self.kernel.transposed(), bands="complex")
+
+
+class ScatterPlan:
+    """The plan of a scatter2d spec: its buffers (paths per scale) and launches."""
+    ndim = 2
+    family = "scatter"
+    abi = "dtcwt"
+    Geometry = Geometry
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        J, order, chain = spec.levels, spec.order, spec.qshift is not None
+        self.paths = [()] + [p for k in range(1, order + 1) for p in self._paths(k, J)]
+        self.paths.sort(key=path_key)
+        # Buffers of paths: 'x' (the input), 'out', per scale s < J the node paths 'N{s}'
+        # and, with the lowpass chain, its full-resolution lowpass 'L{s}'.
+        self.buffers = {"x": [()], "out": self.paths}
+        for s in range(1, J):
+            self.buffers[f"N{s}"] = [p for p in self.paths if all(j <= s for j, _ in p)
+                                     and (p or not chain)]
+            if chain:
+                self.buffers[f"L{s}"] = [()]
+        self.launches = []
+        for s in range(J):
+            target = "out" if s + 1 == J else f"N{s + 1}"
+            if chain:
+                self._chain_stage(s, J)
+            source = "x" if s == 0 else f"N{s}"
+            if s > 0 or not chain:
+                self._node_stage(source, s, target)
+        kernels = {}
+        for launch in self.launches:
+            for k in (launch.kernel, *launch.backward_kernels()):
+                if k is not None:
+                    kernels[k.name] = k
+        self.library_kernels = self.kernels = kernels
+        self.library_json = json.dumps({"kind": spec.kind, "biort": spec.biort.taps,
+                                        "qshift": spec.qshift and spec.qshift.taps,
+                                        "kernels": sorted(kernels)}, sort_keys=True)
+        self.library_name = f"{spec.kind}_{spec.biort.name}-" \
+            f"{spec.qshift.name if chain else 'biort'}_J{J}_order{order}"
+
+    @staticmethod
+    def _paths(k: int, J: int):
+        """Paths of order k: strictly increasing scales, any orientations."""
+        if k == 0:
+            return [()]
+        return [p + ((j, o),) for p in ScatterPlan._paths(k - 1, J)
+                for j in range((p[-1][0] if p else 0) + 1, J + 1) for o in range(6)]
+
+    @functools.cached_property
+    def _dtcwt(self) -> DtcwtPlan:
+        """The DTCWT whose level kernels the stages use (without the lowpass chain, its
+        q-shift set is a placeholder that no stage uses)."""
+        return DtcwtPlan(dataclasses.replace(self.spec, kind="dtcwt2d", order=1,
+                                             qshift=self.spec.qshift or "qshift_a"))
+
+    def _kernel(self, stage: str, lowpass: str, highpass: bool) -> LevelKernel:
+        k = self._dtcwt.kernels_by_stage[stage, highpass]
+        return dataclasses.replace(k, lowpass=lowpass, bands="magnitude")
+
+    def _position(self, buffer: str, path) -> int:
+        return self.buffers[buffer].index(path)
+
+    def _chain_stage(self, s: int, J: int):
+        """Level s + 1 of the lowpass chain."""
+        last = s + 1 == J
+        target = "out" if last else f"N{s + 1}"
+        low = ("out", self._position("out", ())) if last else (f"L{s + 1}", 0)
+        band = (target, self._position(target, ((s + 1, 0),)), 1)
+        self.launches.append(Launch(self._kernel("biort" if s == 0 else "qshift",
+                                                 "pooled" if last else "full", True),
+                                    s + 1, s, "x" if s == 0 else f"L{s}", 0, 1, low, band))
+
+    def _node_stage(self, source: str, s: int, target: str):
+        """The level-1 DTCWT of every path of ``source``, in runs of affine targets."""
+        for m, path in enumerate(self.buffers[source]):
+            low = (target, self._position(target, path))
+            band = None
+            if len(path) < self.spec.order:
+                ends = [self._position(target, path + ((s + 1, o),)) for o in range(6)]
+                band = (target, ends[0], ends[1] - ends[0])
+            last = self.launches[-1] if self.launches else None
+            if last is not None and last.source == source and last.scale == s and \
+                    last.low == (target, low[1] - m + last.first) and \
+                    (last.band is None) == (band is None) and \
+                    (band is None or last.band == (target, band[1] - m + last.first, band[2])):
+                self.launches[-1] = dataclasses.replace(last, count=last.count + 1)
+                continue
+            kernel = self._kernel("biort", "pooled", band is not None)
+            self.launches.append(Launch(kernel, 1, s, source, m, 1, low, band))
+
+    # -- geometry and shapes -----------------------------------------------------------------
+    def geometry_from_signal(self, signal) -> Geometry:
+        return self._dtcwt.geometry_from_signal(signal, what="scattering network",
+                                                unit="scale")
+
+    @staticmethod
+    def size(geom: Geometry, scale: int) -> tuple[int, int]:
+        return geom.signal if scale == 0 else geom.bands[scale - 1]
+
+    def buffer_shape(self, name: str, geom: Geometry, lead) -> tuple[int, ...]:
+        """(N, paths, C, h, w) of a buffer."""
+        if name == "x":
+            return (lead[0], 1, lead[1], *geom.signal)
+        if name.startswith("L"):
+            return (lead[0], 1, lead[1], *geom.lowpass(int(name[1:])))
+        scale = len(geom.bands) if name == "out" else int(name[1:])
+        return (lead[0], len(self.buffers[name]), lead[1], *self.size(geom, scale))
+
+    def io_shapes(self, geom: Geometry, lead) -> tuple[list, list]:
+        n, paths, c, h, w = self.buffer_shape("out", geom, lead)
+        return [(*lead, *geom.signal)], [(n, paths * c, h, w)]
