@@ -161,3 +161,47 @@ class DTCWTInverse(nn.Module):
     def forward(self, coeffs):
         yl, yh = coeffs
         return self.transform(yl, list(yh))
+
+
+class _Scattering(nn.Module):
+    def __init__(self, J: int, biort, qshift, mode: str, magbias: float, combine_colour: bool):
+        super().__init__()
+        if combine_colour:
+            raise ValueError("combine_colour=True is not supported yet: wavegen's scattering "
+                             "layers take combine_colour=False (every colour channel "
+                             "scattered on its own)")
+        self.spec = Spec("scatter2d", levels=J, order=J, biort=biort, qshift=qshift,
+                         mode=mode, magbias=magbias)
+        self.mode, self.magbias = mode, self.spec.magbias
+        self.transform = build(self.spec)
+
+    def extra_repr(self) -> str:
+        q = f", qshift={self.spec.qshift.name}" if self.spec.qshift else ""
+        return f"biort={self.spec.biort.name}{q}, mode={self.mode!r}, magbias={self.magbias}"
+
+    def forward(self, x):
+        return self.transform(x)
+
+
+class ScatLayer(_Scattering):
+    """pytorch_wavelets' ``ScatLayer``: one scale of DTCWT scattering, ``(N, C, H, W) ->
+    (N, 7C, ceil(H/2), ceil(W/2))`` with channel ``k * C + c``: k = 0 the 2x2-pooled
+    lowpass, k = 1..6 the biased magnitudes ``sqrt(|z|^2 + magbias^2) - magbias`` of the
+    six orientations. One fused kernel; its backward recomputes from x and saves nothing
+    else."""
+
+    def __init__(self, biort="near_sym_a", mode: str = "symmetric", magbias: float = 1e-2,
+                 combine_colour: bool = False):
+        super().__init__(1, biort, None, mode, magbias, combine_colour)
+
+
+class ScatLayerj2(_Scattering):
+    """pytorch_wavelets' ``ScatLayerj2``: two scales, orders 1 and 2, ``(N, C, H, W) ->
+    (N, 49C, ceil(H/4), ceil(W/4))`` in pytorch_wavelets' channel order (plan_scatter).
+    Equal to pytorch_wavelets where it needs no padding (H, W multiples of 8); other sizes
+    follow dtcwt's size rule at every stage instead of a padded copy. ``mode='zero'``
+    works (zero extension at every stage) and any biort/qshift pair may be combined."""
+
+    def __init__(self, biort="near_sym_a", qshift="qshift_a", mode: str = "symmetric",
+                 magbias: float = 1e-2, combine_colour: bool = False):
+        super().__init__(2, biort, qshift, mode, magbias, combine_colour)
