@@ -16,6 +16,7 @@ CANONICAL = [
     (Spec("dwt1d", "sym3", 2, "antireflect"), ("cuda",)),
     (Spec("dtcwt2d", biort="near_sym_a", qshift="qshift_a", levels=2), ("cuda", "cpu")),
     (Spec("idtcwt2d", biort="near_sym_a", qshift="qshift_a", levels=2), ("cuda", "cpu")),
+    (Spec("scatter2d", biort="near_sym_a", qshift="qshift_a", levels=2, order=2), ("cuda",)),
 ]
 SUFFIX = {"cuda": ".cu", "cpu": ".cpp"}
 

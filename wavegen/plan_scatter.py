@@ -57,10 +57,14 @@ class Launch:
     band: tuple[str, int, int] | None
 
     def backward_kernels(self) -> tuple[LevelKernel | None, LevelKernel]:
-        """(magnitude gradient kernel or None, adjoint kernel): the stage's backward."""
-        grad = dataclasses.replace(self.kernel, bands="magnitude_grad", lowpass="none") \
-            if self.band is not None else None
-        return grad, dataclasses.replace(self.kernel.transposed(), bands="complex")
+        return backward_kernels(self.kernel)
+
+
+def backward_kernels(kernel: LevelKernel) -> tuple[LevelKernel | None, LevelKernel]:
+    """(magnitude gradient kernel or None, adjoint kernel): a stage kernel's backward."""
+    grad = dataclasses.replace(kernel, bands="magnitude_grad", lowpass="none") \
+        if kernel.highpass else None
+    return grad, dataclasses.replace(kernel.transposed(), bands="complex")
 
 
 class ScatterPlan:
@@ -91,17 +95,23 @@ class ScatterPlan:
             source = "x" if s == 0 else f"N{s}"
             if s > 0 or not chain:
                 self._node_stage(source, s, target)
+        # One library per filter pair serves every J, order, mode and bias: it holds every
+        # stage kernel a network with (or without) the lowpass chain can use, and their
+        # backward kernels.
+        stages = [("biort", "full", True), ("biort", "pooled", True), ("biort", "pooled", False)]
+        stages += [("qshift", "full", True), ("qshift", "pooled", True)] if chain else []
         kernels = {}
-        for launch in self.launches:
-            for k in (launch.kernel, *launch.backward_kernels()):
+        for k in (self._kernel(*stage) for stage in stages):
+            for k in (k, *backward_kernels(k)):
                 if k is not None:
                     kernels[k.name] = k
+        assert all(k.kernel.name in kernels for k in self.launches)
         self.library_kernels = self.kernels = kernels
         self.library_json = json.dumps({"kind": spec.kind, "biort": spec.biort.taps,
                                         "qshift": spec.qshift and spec.qshift.taps,
                                         "kernels": sorted(kernels)}, sort_keys=True)
         self.library_name = f"{spec.kind}_{spec.biort.name}-" \
-            f"{spec.qshift.name if chain else 'biort'}_J{J}_order{order}"
+            f"{spec.qshift.name if chain else 'biort'}"
 
     @staticmethod
     def _paths(k: int, J: int):
