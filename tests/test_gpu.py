@@ -61,7 +61,7 @@ def test_cuda_many_planes_and_current_stream():
                                 dict(biort="near_sym_b_bp", qshift="qshift_b_bp", mode="zero",
                                      o_dim=1, ri_dim=2, skip_hps=[False, True, False, False])])
 def test_cuda_dtcwt_matches_cpu_target_large_odd(kw, dtype):
-    """The tiled analysis kernels and the gather-form adjoint kernels on the device, against
+    """The tiled analysis and adjoint kernels on the device, against
     the CPU target (itself tested against dtcwt): forward, inverse and both gradients."""
     t = wavegen.build(wavegen.Spec("dtcwt2d", levels=4, **kw))
     x = torch.randn(3, 5, 257, 190, dtype=dtype)
@@ -78,3 +78,21 @@ def test_cuda_dtcwt_matches_cpu_target_large_odd(kw, dtype):
     assert rel_err(xg.grad.cpu(), t.adjoint()(gl, gh, signal_size=(257, 190))) < tol
     inv = t.inverse()
     assert rel_err(inv(gl.cuda(), [g.cuda() for g in gh]).cpu(), inv(gl, gh)) < tol
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kw", [dict(biort="near_sym_a", qshift="qshift_a", mode="zero"),
+                                dict(biort="near_sym_b_bp", qshift=None, magbias=0.0)])
+def test_cuda_scatter_matches_cpu_target(kw, dtype):
+    """The fused scattering stages and their backward on the device, against the CPU
+    target (itself tested against pytorch_wavelets and dtcwt)."""
+    t = wavegen.build(wavegen.Spec("scatter2d", levels=2, order=2, **kw))
+    x = torch.randn(3, 5, 131, 94, dtype=dtype)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    xc, xg = x.clone().requires_grad_(), x.cuda().requires_grad_()
+    zc, zg = t(xc), t(xg)
+    assert rel_err(zg.detach().cpu(), zc.detach()) < tol
+    g = torch.randn_like(zc)
+    zc.backward(g)
+    zg.backward(g.cuda())
+    assert rel_err(xg.grad.cpu(), xc.grad) < tol
