@@ -151,7 +151,7 @@ class _ScatterRun:
     def new(self, name: str) -> torch.Tensor:
         return allocate(self.plan.buffer_shape(name, self.geom, self.lead), self.x, self.poison)
 
-    def forward(self, out: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(self) -> dict[str, torch.Tensor]:
         """Every buffer, the output included."""
         buffers = {"x": self.x.contiguous().view(self.plan.buffer_shape("x", self.geom,
                                                                           self.lead))}
