@@ -56,9 +56,6 @@ class Launch:
     low: tuple[str, int]
     band: tuple[str, int, int] | None
 
-    def backward_kernels(self) -> tuple[LevelKernel | None, LevelKernel]:
-        return backward_kernels(self.kernel)
-
 
 def backward_kernels(kernel: LevelKernel) -> tuple[LevelKernel | None, LevelKernel]:
     """(magnitude gradient kernel or None, adjoint kernel): a stage kernel's backward."""

@@ -205,12 +205,13 @@ class _ScatterRun:
 
     def backward(self, grad_out: torch.Tensor) -> torch.Tensor:
         """The gradient of x, recomputing the forward's buffers from x."""
+        from .plan_scatter import backward_kernels
         buffers = self.forward()
         grads = {name: self.new(name) for name in self.plan.buffers if name != "out"}
         grads["out"] = grad_out.contiguous().view(buffers["out"].shape)
         n, c = self.lead
         for launch in reversed(self.plan.launches):
-            magnitude_grad, adjoint = launch.backward_kernels()
+            magnitude_grad, adjoint = backward_kernels(launch.kernel)
             band = None
             if magnitude_grad is not None:
                 band = allocate((n, launch.count * c, 6, *self.geom.bands[launch.scale], 2),
