@@ -103,6 +103,10 @@ class ScatterPlan:
                 if k is not None:
                     kernels[k.name] = k
         assert all(k.kernel.name in kernels for k in self.launches)
+        # The backward recomputes only the stages that write an intermediate buffer: the
+        # magnitude gradient kernels recompute each stage's bands themselves.
+        self.recomputed = [k for k in self.launches
+                           if k.low[0] != "out" or (k.band and k.band[0] != "out")]
         self.library_kernels = self.kernels = kernels
         self.library_json = json.dumps({"kind": spec.kind, "biort": spec.biort.taps,
                                         "qshift": spec.qshift and spec.qshift.taps,

@@ -151,14 +151,14 @@ class _ScatterRun:
     def new(self, name: str) -> torch.Tensor:
         return allocate(self.plan.buffer_shape(name, self.geom, self.lead), self.x, self.poison)
 
-    def forward(self) -> dict[str, torch.Tensor]:
-        """Every buffer, the output included."""
+    def forward(self, launches=None) -> dict[str, torch.Tensor]:
+        """Every buffer, the output included, as ``launches`` (default: all) write them."""
         buffers = {"x": self.x.contiguous().view(self.plan.buffer_shape("x", self.geom,
                                                                           self.lead))}
         for name in self.plan.buffers:
             if name != "x":
                 buffers[name] = self.new(name)
-        for launch in self.plan.launches:
+        for launch in self.plan.launches if launches is None else launches:
             self.launch(launch, launch.kernel, buffers, buffers)
         return buffers
 
@@ -175,7 +175,7 @@ class _ScatterRun:
                gradient: dict | None = None) -> None:
         """Run ``kernel`` for ``launch``: x from ``source``, lowpass and magnitudes from or
         to ``targets``; the backward kernels also take the complex band gradients
-        ``complex_band`` (N, count * C, 6, h, w, 2) and the magnitude gradients
+        ``complex_band`` (N, count * C, 6, 2, h, w) and the magnitude gradients
         (``gradient``)."""
         geom, n, c = self.geom, *self.lead
         src = source[launch.source]
@@ -191,7 +191,7 @@ class _ScatterRun:
             band_view = [pointer, bn, bc, bo, 0, br, bw]
         elif complex_band is not None:
             s = complex_band.stride()
-            band_view = [complex_band.data_ptr(), s[0], s[1], s[2], s[5], s[3], s[4]]
+            band_view = [complex_band.data_ptr(), *s]
         else:
             band_view = [0] * 7
         grad_view = self.view(gradient[launch.band[0]], *launch.band[1:]) \
@@ -206,7 +206,7 @@ class _ScatterRun:
     def backward(self, grad_out: torch.Tensor) -> torch.Tensor:
         """The gradient of x, recomputing the forward's buffers from x."""
         from .plan_scatter import backward_kernels
-        buffers = self.forward()
+        buffers = self.forward(self.plan.recomputed)
         grads = {name: self.new(name) for name in self.plan.buffers if name != "out"}
         grads["out"] = grad_out.contiguous().view(buffers["out"].shape)
         n, c = self.lead
@@ -214,7 +214,8 @@ class _ScatterRun:
             magnitude_grad, adjoint = backward_kernels(launch.kernel)
             band = None
             if magnitude_grad is not None:
-                band = allocate((n, launch.count * c, 6, *self.geom.bands[launch.scale], 2),
+                # Real and imaginary planes apart, so that both kernels run unit-stride.
+                band = allocate((n, launch.count * c, 6, 2, *self.geom.bands[launch.scale]),
                                 self.x, self.poison)
                 self.launch(launch, magnitude_grad, buffers, buffers, band, grads)
             self.launch(launch, adjoint, grads, grads, band)

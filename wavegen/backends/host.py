@@ -14,7 +14,7 @@ from pathlib import Path
 from ..render import kernel_symbol
 
 FLAGS = {
-    "cpu": ["-O3", "-march=native", "-fopenmp", "-std=c++17", "-fPIC", "-shared"],
+    "cpu": ["-O3", "-march=native", "-fno-math-errno", "-fopenmp", "-std=c++17", "-fPIC", "-shared"],
     # Emulation is for tests and debugging: quick to compile, one thread.
     "cuda_emulated": ["-O1", "-std=c++17", "-fPIC", "-shared"],
 }
