@@ -85,6 +85,30 @@ def test_scatlayerj2_matches_pytorch_wavelets(float64_reference, biort, qshift, 
     assert rel_err(z, ref) < 1e-12
 
 
+@pytest.mark.parametrize("layer,args,channels", [
+    ("ScatLayer", ("near_sym_a",), 9), ("ScatLayerj2", ("near_sym_b_bp", "qshift_b_bp"), 51)])
+def test_combine_colour_matches_pytorch_wavelets(float64_reference, layer, args, channels):
+    """Colour-combined first order: values and gradients."""
+    x = torch.randn(2, 3, 32, 40, requires_grad=True)
+    z = getattr(wavegen.nn, layer)(*args, combine_colour=True)(x)
+    ref = getattr(ptw, layer)(*args, combine_colour=True)(x)
+    assert z.shape == ref.shape and z.shape[1] == channels
+    assert rel_err(z.detach(), ref.detach()) < 1e-12
+    g = torch.randn_like(ref)
+    ours, = torch.autograd.grad(z, x, g)
+    theirs, = torch.autograd.grad(ref, x, g)
+    assert rel_err(ours, theirs) < 1e-12
+
+
+def test_combine_colour_odd_sizes_and_gradcheck():
+    """Sizes pytorch_wavelets cannot take follow the plain layer's size rule; gradcheck
+    with b = 0 (the random input keeps away from the origin)."""
+    x = torch.randn(1, 3, 19, 13, dtype=torch.float64, requires_grad=True)
+    layer = wavegen.nn.ScatLayerj2(mode="zero", magbias=0.0, combine_colour=True)
+    assert layer(x).shape[-2:] == wavegen.nn.ScatLayerj2()(x).shape[-2:] == (5, 4)
+    assert torch.autograd.gradcheck(layer, (x,), eps=1e-6, atol=1e-8, fast_mode=True)
+
+
 def test_gradients_match_pytorch_wavelets(float64_reference):
     x = torch.randn(2, 2, 24, 32, requires_grad=True)
     g = torch.randn(2, 98, 6, 8)
@@ -166,6 +190,12 @@ def test_magnitude_op():
     origin = torch.zeros(3, dtype=torch.float64, requires_grad=True)
     r, = torch.autograd.grad(wavegen.magnitude(origin, origin.detach()).sum(), origin)
     assert torch.equal(r, torch.zeros(3, dtype=torch.float64))   # the subgradient 0, no NaN
+    # The magnitude of the vector along a dimension.
+    re, im = re.detach(), im.detach()
+    assert rel_err(wavegen.magnitude(re, im, b, dim=0),
+                   torch.sqrt((re ** 2 + im ** 2).sum(0) + b * b) - b) < 1e-15
+    assert torch.autograd.gradcheck(lambda r, i: wavegen.magnitude(r, i, 0.0, dim=-2),
+                                    (re.requires_grad_(), im.requires_grad_()))
 
 
 def test_errors():
@@ -173,8 +203,13 @@ def test_errors():
         wavegen.nn.ScatLayer(magbias=-1e-2)
     with pytest.raises(ValueError, match="too small for a 2-scale scattering network.*at least 3"):
         wavegen.nn.ScatLayerj2()(torch.randn(1, 1, 2, 8))
-    with pytest.raises(ValueError, match="combine_colour"):
-        wavegen.nn.ScatLayerj2(combine_colour=True)
+    with pytest.raises(ValueError, match=r"combines 3 colour channels.*\(N, 3, H, W\).*got "
+                                         r"\(1, 4, 16, 16\)"):
+        wavegen.nn.ScatLayerj2(combine_colour=True)(torch.randn(1, 4, 16, 16))
+    with pytest.raises(ValueError, match="too small for a 2-scale scattering network"):
+        wavegen.nn.ScatLayerj2(combine_colour=True)(torch.randn(1, 3, 2, 8))
+    with pytest.raises(ValueError, match="dim 2 is out of range for a 2-d tensor"):
+        wavegen.magnitude(torch.ones(2, 2), torch.ones(2, 2), dim=2)
     with pytest.raises(ValueError, match="order must be 1 or 2"):
         wavegen.Spec("scatter2d", levels=1, order=2)
     with pytest.raises(ValueError, match="accepted modes are symmetric, zero"):

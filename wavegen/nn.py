@@ -15,6 +15,7 @@ from torch import nn
 
 from .plan import output_length, synthesis_length
 from .spec import Spec, make_bank
+from .ops import magnitude
 from .transform import build
 
 
@@ -164,23 +165,48 @@ class DTCWTInverse(nn.Module):
 
 
 class _Scattering(nn.Module):
+    """A J-scale scattering network of order J (scatter2d). With ``combine_colour`` the
+    first-order magnitudes are those of the colour vector, ``sqrt(sum_c |z_c|^2 + b^2) - b``
+    as in pytorch_wavelets: the layer takes 3 channels and gives 3 lowpass channels, then
+    one channel per path. That mode runs as composed ops: the DTCWT of x, the combined
+    magnitudes (wavegen.magnitude over the colour dimension), and for J=2 a one-scale
+    scattering of the 6 combined images; its backward keeps the first DTCWT's bands."""
+
     def __init__(self, J: int, biort, qshift, mode: str, magbias: float, combine_colour: bool):
         super().__init__()
-        if combine_colour:
-            raise ValueError("combine_colour=True is not supported yet: wavegen's scattering "
-                             "layers take combine_colour=False (every colour channel "
-                             "scattered on its own)")
         self.spec = Spec("scatter2d", levels=J, order=J, biort=biort, qshift=qshift,
                          mode=mode, magbias=magbias)
-        self.mode, self.magbias = mode, self.spec.magbias
+        self.mode, self.magbias, self.combine_colour = mode, self.spec.magbias, combine_colour
         self.transform = build(self.spec)
+        if combine_colour:
+            self.dtcwt = build(Spec("dtcwt2d", levels=J, mode=mode, biort=biort,
+                                    qshift=qshift or "qshift_a"))
+            # Second order: one scale of the plain network on the combined images.
+            self.inner = build(Spec("scatter2d", levels=1, order=1, biort=biort, mode=mode,
+                                    magbias=magbias)) if J > 1 else None
 
     def extra_repr(self) -> str:
         q = f", qshift={self.spec.qshift.name}" if self.spec.qshift else ""
-        return f"biort={self.spec.biort.name}{q}, mode={self.mode!r}, magbias={self.magbias}"
+        return f"biort={self.spec.biort.name}{q}, mode={self.mode!r}, magbias={self.magbias}" \
+            + (", combine_colour=True" if self.combine_colour else "")
 
     def forward(self, x):
-        return self.transform(x)
+        return self._combined(x) if self.combine_colour else self.transform(x)
+
+    def _combined(self, x):
+        if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"combine_colour=True combines 3 colour channels: it takes "
+                             f"(N, 3, H, W) input; got {shape}. Use combine_colour=False "
+                             "for other channel counts")
+        self.transform.plan.geometry_from_signal(tuple(x.shape[-2:]))   # the size check
+        yl, yh = self.dtcwt(x)
+        low = torch.nn.functional.avg_pool2d(yl, 2)
+        first = [magnitude(h[..., 0], h[..., 1], self.magbias, dim=1) for h in yh]
+        if self.inner is None:
+            return torch.cat([low, first[0]], 1)
+        second = self.inner(first[0])        # 6 pooled lowpasses, then 36 magnitudes
+        return torch.cat([low, second[:, :6], first[1], second[:, 6:]], 1)
 
 
 class ScatLayer(_Scattering):

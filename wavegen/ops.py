@@ -101,40 +101,46 @@ scatter.register_autograd(_scatter_backward, setup_context=_scatter_setup_contex
 
 
 @torch.library.custom_op("wavegen::magnitude", mutates_args=())
-def _magnitude(re: torch.Tensor, im: torch.Tensor, bias: float) -> torch.Tensor:
-    return torch.sqrt(re * re + im * im + bias * bias) - bias
+def _magnitude(re: torch.Tensor, im: torch.Tensor, bias: float, dim: int | None) -> torch.Tensor:
+    energy = re * re + im * im
+    return torch.sqrt((energy if dim is None else energy.sum(dim)) + bias * bias) - bias
 
 
 @_magnitude.register_fake
-def _magnitude_fake(re, im, bias):
-    return torch.empty_like(re)
+def _magnitude_fake(re, im, bias, dim):
+    return torch.empty_like(re if dim is None else re.sum(dim))
 
 
 def _magnitude_setup_context(ctx, inputs, output):
-    re, im, ctx.bias = inputs
+    re, im, ctx.bias, ctx.dim = inputs
     ctx.save_for_backward(re, im)
 
 
 def _magnitude_backward(ctx, grad):
     re, im = ctx.saved_tensors
-    m = torch.sqrt(re * re + im * im + ctx.bias * ctx.bias)
+    m = _magnitude(re, im, ctx.bias, ctx.dim) + ctx.bias
     # The phase z / m, with the subgradient 0 where m = 0 (the origin with bias 0).
     scale = torch.where(m > 0, grad / torch.where(m > 0, m, 1), 0)
-    return re * scale, im * scale, None
+    scale = scale if ctx.dim is None else scale.unsqueeze(ctx.dim)
+    return re * scale, im * scale, None, None
 
 
 _magnitude.register_autograd(_magnitude_backward, setup_context=_magnitude_setup_context)
 
 
-def magnitude(re: torch.Tensor, im: torch.Tensor, bias: float = 0.0) -> torch.Tensor:
+def magnitude(re: torch.Tensor, im: torch.Tensor, bias: float = 0.0,
+              dim: int | None = None) -> torch.Tensor:
     """The biased magnitude ``sqrt(re^2 + im^2 + bias^2) - bias`` (bias >= 0; 0 is the
-    plain magnitude |z|). Its gradient is ``(re, im) / sqrt(re^2 + im^2 + bias^2)``, the
-    phase; at the origin with bias 0, where |z| has no gradient, it is 0 (the smallest
-    subgradient), so training never sees a NaN."""
+    plain magnitude |z|); with ``dim``, of the vector along that dimension,
+    ``sqrt(sum(re^2 + im^2, dim) + bias^2) - bias``, which ``dim`` leaves. Its gradient is
+    ``(re, im) / sqrt(... + bias^2)``, the phase; at the origin with bias 0, where |z| has
+    no gradient, it is 0 (the smallest subgradient), so training never sees a NaN."""
     bias = float(bias)
     if not bias >= 0 or bias == float("inf"):
         raise ValueError(f"the magnitude bias must be a finite number >= 0; got {bias!r}")
     if not isinstance(re, torch.Tensor) or not isinstance(im, torch.Tensor) or \
             re.shape != im.shape or re.dtype != im.dtype:
         raise ValueError("magnitude takes real and imaginary tensors of one shape and dtype")
-    return _magnitude(re, im, bias)
+    if dim is not None and not -re.dim() <= dim < re.dim():
+        raise ValueError(f"magnitude dim {dim} is out of range for a {re.dim()}-d tensor")
+    return _magnitude(re, im, bias, None if dim is None else dim % re.dim())
