@@ -5,7 +5,7 @@
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #     --implementation cp --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
 #     -d .whl PyWavelets jinja2 MarkupSafe pytest pluggy iniconfig packaging hypothesis \
-#     sortedcontainers attrs pytorch_wavelets ptwt six dtcwt
+#     sortedcontainers attrs pytorch_wavelets ptwt six dtcwt kymatio appdirs configparser scipy
 # (no NVRTC wheel: the machine's own CUDA toolkit, found through CUDA_PATH or /usr/local/cuda,
 # matches its driver; a newer NVRTC could emit cubins the driver cannot load)
 # then run this script with carry [".whl"]; results land in benchmarks/results and $OUT.
@@ -18,4 +18,5 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out
 python3 -m pytest -q -m gpu tests/test_gpu.py 2>&1 | tee "$out/gpu_tests.log"
 python3 benchmarks/run.py --device cuda 2>&1 | tee "$out/gpu_bench.log"
 python3 benchmarks/run_dtcwt.py --device cuda 2>&1 | tee "$out/gpu_bench_dtcwt.log"
+python3 benchmarks/run_scatter.py --device cuda 2>&1 | tee "$out/gpu_bench_scatter.log"
 cp benchmarks/results/*_cuda_* "$out/" 2>/dev/null || true
