@@ -100,10 +100,15 @@ def _scatter_backward(ctx, grad):
 scatter.register_autograd(_scatter_backward, setup_context=_scatter_setup_context)
 
 
+def _biased_norm(re, im, bias: float, dim: int | None) -> torch.Tensor:
+    """sqrt(|z|^2 + bias^2), |z| summed over ``dim`` when given."""
+    energy = re * re + im * im
+    return torch.sqrt((energy if dim is None else energy.sum(dim)) + bias * bias)
+
+
 @torch.library.custom_op("wavegen::magnitude", mutates_args=())
 def _magnitude(re: torch.Tensor, im: torch.Tensor, bias: float, dim: int | None) -> torch.Tensor:
-    energy = re * re + im * im
-    return torch.sqrt((energy if dim is None else energy.sum(dim)) + bias * bias) - bias
+    return _biased_norm(re, im, bias, dim) - bias
 
 
 @_magnitude.register_fake
@@ -118,7 +123,7 @@ def _magnitude_setup_context(ctx, inputs, output):
 
 def _magnitude_backward(ctx, grad):
     re, im = ctx.saved_tensors
-    m = _magnitude(re, im, ctx.bias, ctx.dim) + ctx.bias
+    m = _biased_norm(re, im, ctx.bias, ctx.dim)
     # The phase z / m, with the subgradient 0 where m = 0 (the origin with bias 0).
     scale = torch.where(m > 0, grad / torch.where(m > 0, m, 1), 0)
     scale = scale if ctx.dim is None else scale.unsqueeze(ctx.dim)
