@@ -139,16 +139,21 @@ def warm_start_ms() -> dict:
             "first_call_ms": statistics.median(s[1] for s in samples)}
 
 
-def main():
+def options(quick: str):
+    """The command line every benchmark takes: (arguments, device, input shape)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--shape", default=None, help="N,C,H,W (default 16,3,256,256; CUDA 128,3,256,256)")
-    ap.add_argument("--quick", action="store_true", help="two modes, three rounds")
+    ap.add_argument("--quick", action="store_true", help=quick)
     args = ap.parse_args()
-    device = args.device
     shape = tuple(int(s) for s in args.shape.split(",")) if args.shape else \
-        ((16, 3, 256, 256) if device == "cpu" else (128, 3, 256, 256))
+        ((16, 3, 256, 256) if args.device == "cpu" else (128, 3, 256, 256))
+    return args, args.device, shape
+
+
+def main():
+    args, device, shape = options("two modes, three rounds")
     wave, levels = "db4", 3
     modes = ["symmetric", "periodization"] if args.quick else list(MODES)
     rounds = 3 if args.quick else args.rounds

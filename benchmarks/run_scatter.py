@@ -17,7 +17,6 @@ markdown to benchmarks/results/. Usage:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -77,15 +76,7 @@ def saved_bytes(layer, x) -> int:
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--shape", default=None, help="N,C,H,W (default 16,3,256,256; CUDA 128,3,256,256)")
-    ap.add_argument("--quick", action="store_true", help="three rounds")
-    args = ap.parse_args()
-    device = args.device
-    shape = tuple(int(s) for s in args.shape.split(",")) if args.shape else \
-        ((16, 3, 256, 256) if device == "cpu" else (128, 3, 256, 256))
+    args, device, shape = common.options("three rounds")
     rounds = 3 if args.quick else args.rounds
     libs = layers(shape, device)
     samples = {}
