@@ -152,13 +152,13 @@ class _ScatterRun:
         return allocate(self.plan.buffer_shape(name, self.geom, self.lead), self.x, self.poison)
 
     def forward(self, launches=None) -> dict[str, torch.Tensor]:
-        """Every buffer, the output included, as ``launches`` (default: all) write them."""
+        """x and the buffers ``launches`` (default: all, so the output too) write."""
         buffers = {"x": self.x.contiguous().view(self.plan.buffer_shape("x", self.geom,
                                                                           self.lead))}
-        for name in self.plan.buffers:
-            if name != "x":
-                buffers[name] = self.new(name)
         for launch in self.plan.launches if launches is None else launches:
+            for name in (launch.low[0], launch.band and launch.band[0]):
+                if name and name not in buffers:
+                    buffers[name] = self.new(name)
             self.launch(launch, launch.kernel, buffers, buffers)
         return buffers
 
@@ -183,8 +183,8 @@ class _ScatterRun:
         size = tuple(src.shape[-2:])
         rq, cq = geom.bands[launch.scale]
         lead = geom.lead(launch.level) if kernel.stage == "qshift" else (0, 0)
-        low = targets[launch.low[0]]
-        lo_view = self.view(low, launch.low[1])[:4] if kernel.lowpass != "none" else [0] * 4
+        lo_view = self.view(targets[launch.low[0]], launch.low[1])[:4] \
+            if kernel.lowpass != "none" else [0] * 4
         if kernel.bands == "magnitude" and launch.band is not None:
             p, o = launch.band[1:]
             pointer, bn, bc, bo, br, bw = self.view(targets[launch.band[0]], p, o)
@@ -208,7 +208,8 @@ class _ScatterRun:
         from .plan_scatter import backward_kernels
         buffers = self.forward(self.plan.recomputed)
         grads = {name: self.new(name) for name in self.plan.buffers if name != "out"}
-        grads["out"] = grad_out.contiguous().view(buffers["out"].shape)
+        grads["out"] = grad_out.contiguous().view(self.plan.buffer_shape("out", self.geom,
+                                                                         self.lead))
         n, c = self.lead
         for launch in reversed(self.plan.launches):
             magnitude_grad, adjoint = backward_kernels(launch.kernel)
