@@ -19,12 +19,14 @@ def scatter(J, order=None, biort="near_sym_a", qshift="qshift_a", **kw):
 
 
 def assert_same_values_and_gradients(ours, theirs, x, tol=1e-12):
-    """ours(x) equals theirs(x), and so do their gradients for one random output gradient."""
+    """ours(x) equals theirs(x), and so do their gradients for one random output gradient;
+    returns ours(x)."""
     z, ref = ours(x), theirs(x)
     assert z.shape == ref.shape
     assert rel_err(z.detach(), ref.detach()) < tol
     g = torch.randn_like(ref)
     assert rel_err(torch.autograd.grad(z, x, g)[0], torch.autograd.grad(ref, x, g)[0]) < tol
+    return z
 
 
 def reference(x, J, order, biort, qshift, mode, b):
@@ -99,9 +101,9 @@ def test_scatlayerj2_matches_pytorch_wavelets(float64_reference, biort, qshift, 
 def test_combine_colour_matches_pytorch_wavelets(float64_reference, layer, args, channels):
     """Colour-combined first order: values and gradients."""
     x = torch.randn(2, 3, 32, 40, requires_grad=True)
-    ours = getattr(wavegen.nn, layer)(*args, combine_colour=True)
-    assert ours(x).shape[1] == channels
-    assert_same_values_and_gradients(ours, getattr(ptw, layer)(*args, combine_colour=True), x)
+    z = assert_same_values_and_gradients(getattr(wavegen.nn, layer)(*args, combine_colour=True),
+                                         getattr(ptw, layer)(*args, combine_colour=True), x)
+    assert z.shape[1] == channels
 
 
 def test_combine_colour_odd_sizes_and_gradcheck():
