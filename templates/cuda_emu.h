@@ -82,3 +82,7 @@ inline void __syncthreads() { swapcontext(&wg_emu::current->context, &wg_emu::sc
 #define __restrict__ __restrict
 #define __shared__ static
 #define __constant__ static const
+
+// CUDA's reciprocal square root, a device function there.
+template <typename T>
+inline T rsqrt(T x) { return T(1) / std::sqrt(x); }
