@@ -39,7 +39,7 @@ import pywt
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import conftest  # noqa: E402,F401  (the pkg_resources stand-in that pytorch_wavelets needs)
+import reference_shims  # noqa: E402,F401  (what pytorch_wavelets and dtcwt need today)
 import ptwt  # noqa: E402
 import pytorch_wavelets as ptw  # noqa: E402
 

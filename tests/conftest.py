@@ -1,30 +1,12 @@
 """Test harness: reference-library compatibility shims, an isolated cache, fresh seeds."""
 import os
-import sys
 import tempfile
-import types
 
 import numpy as np
 import pytest
 import torch
 
-# pytorch_wavelets 1.3.0 imports pkg_resources (gone from setuptools >= 81) to read its
-# DTCWT tables; a stand-in with the one function it uses keeps the reference importable.
-try:
-    import pkg_resources  # noqa: F401
-except ImportError:
-    import importlib.resources
-
-    def _resource_stream(package, name):
-        return importlib.resources.files(package).joinpath(name).open("rb")
-
-    sys.modules["pkg_resources"] = types.SimpleNamespace(resource_stream=_resource_stream)
-
-# dtcwt 0.14 calls np.asfarray and np.issubsctype, which NumPy 2 removed (contract.md).
-if not hasattr(np, "asfarray"):
-    np.asfarray = lambda a, dtype=np.float64: np.asarray(a, dtype=dtype)
-if not hasattr(np, "issubsctype"):
-    np.issubsctype = lambda a, b: np.issubdtype(np.result_type(a), b)
+import reference_shims  # noqa: F401  (before any reference library)
 
 # Every test run compiles into its own cache, so no entry from an earlier run is trusted.
 os.environ.setdefault("WAVEGEN_CACHE_DIR", tempfile.mkdtemp(prefix="wavegen-test-cache-"))
@@ -34,8 +16,9 @@ HAS_GPU = torch.cuda.is_available()
 
 @pytest.fixture(autouse=True)
 def fresh_seed(request):
-    """A new random seed per test, printed so that a failure can be replayed."""
-    seed = int.from_bytes(os.urandom(4), "little")
+    """A new random seed per test, printed so that a failure can be replayed: set
+    WAVEGEN_TEST_SEED to the printed value to run a test on the same inputs again."""
+    seed = int(os.environ.get("WAVEGEN_TEST_SEED") or int.from_bytes(os.urandom(4), "little"))
     torch.manual_seed(seed)
     np.random.seed(seed)
     print(f"seed={seed}")

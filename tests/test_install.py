@@ -23,3 +23,35 @@ def test_non_editable_install_builds_a_transform(tmp_path):
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert str(target) in run.stdout and "(1, 1, 6, 6)" in run.stdout
+
+
+def test_installed_metadata_admits_numpy_2():
+    """Nothing wavegen needs at run time, directly or through its dependencies, excludes
+    NumPy 2; and the test environment runs on NumPy 2."""
+    from importlib import metadata
+
+    import numpy
+    from packaging.requirements import Requirement
+
+    assert int(numpy.__version__.split(".")[0]) >= 2, numpy.__version__
+    seen, todo, constraints = set(), ["wavegen"], []
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for text in metadata.requires(name) or []:
+            req = Requirement(text)
+            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+                continue                            # an extra or another platform's
+            if req.name.lower() == "numpy":
+                constraints.append((name, str(req.specifier)))
+            try:
+                metadata.distribution(req.name)
+            except metadata.PackageNotFoundError:
+                continue                            # optional on this platform
+            todo.append(req.name)
+    assert "numpy" in seen
+    excluding = [(who, spec) for who, spec in constraints
+                 if not Requirement(f"numpy{spec}").specifier.contains(numpy.__version__)]
+    assert not excluding, f"requirements that exclude NumPy {numpy.__version__}: {excluding}"

@@ -1,18 +1,16 @@
 """Kingsbury's DTCWT filter sets (contract.md 4.1): the biorthogonal level-1 filters and the
 q-shift filters of levels >= 2.
 
-The tables are the ones the `dtcwt` package ships (a dependency). They are read from its
-``data/*.npz`` files found with ``importlib.util.find_spec``, so neither ``pkg_resources``
-nor dtcwt's own code (which needs NumPy < 2) is involved.
+The tables ship with wavegen (``data/kingsbury_filters.txt``, copied bit for bit from the
+`dtcwt` package, which is a test-only oracle: it pins NumPy < 2).
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
 import hashlib
-import importlib.util
+import importlib.resources
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -50,20 +48,21 @@ class FilterSet:
 
 
 @functools.lru_cache(maxsize=None)
-def _data_dir() -> Path:
-    spec = importlib.util.find_spec("dtcwt")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the DTCWT filter tables come from the `dtcwt` package; "
-                           "`pip install dtcwt`")
-    return Path(list(spec.submodule_search_locations)[0]) / "data"
+def _tables() -> dict[str, dict[str, tuple[float, ...]]]:
+    """Set name -> filter name -> taps, from the shipped table (``<set> <filter> <taps>``
+    per line)."""
+    tables = {}
+    text = importlib.resources.files("wavegen").joinpath("data/kingsbury_filters.txt")
+    for line in text.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, key, *taps = line.split()
+            tables.setdefault(name, {})[key] = tuple(float(t) for t in taps)
+    return tables
 
 
 @functools.lru_cache(maxsize=None)
 def _table(name: str, kind: str) -> FilterSet:
-    with np.load(_data_dir() / f"{name}.npz") as data:
-        keys = BIORT_KEYS if kind == "biort" else QSHIFT_KEYS
-        taps = {k: data[k] for k in keys if k in data.files}
-    return _make(name, kind, taps)
+    return _make(name, kind, _tables()[name])
 
 
 def _make(name: str, kind: str, taps: dict) -> FilterSet:
