@@ -12,8 +12,10 @@ of 2x2 *quads*: quad (r, c) of the product (f on rows, g on columns) holds
 level's samples); each band pair goes through q2c into two of the six orientations.
 
 The size padding of dtcwt (odd sizes: repeat the last row; sides not a multiple of 4 at
-levels >= 2: repeat the first and last) is folded into the extension: the kernel reads the
-stored signal through ``index(e) = pad(extend(e))`` and never materialises a padded copy.
+levels >= 2: repeat the first and last), and the block-copy padding of pytorch_wavelets'
+ScatLayerj2 at level 1 (``Geometry.pad``), are folded into the extension: the kernel reads
+the stored signal through ``index(e) = pad(extend(e))``, where the padding copies the
+first ``lead`` and the last ``Np - N - lead`` samples, and never materialises a padded copy.
 
 The adjoint kernel runs the same level backwards (c2q, transposed filtering, fold). Because
 colfilter with Kingsbury's symmetric odd filters is self-adjoint and ``coldfilt(., ha, hb)^T
@@ -77,7 +79,7 @@ class LevelKernel:
     hi: PhaseFilter
     diag: PhaseFilter               # hi, or the bandpass filter of the _bp sets
     highpass: bool                  # False: the level's bands are skipped (lowpass only)
-    edge: str                       # 'duplicate' (analysis padding) | 'embed' (inverse crop)
+    edge: str                       # 'copy' (analysis padding) | 'embed' (inverse crop)
     # How the lowpass is written (analysis) or read (adjoint): 'full' (its quads as they
     # are), 'pooled' (the mean of each quad: 2x2 average pooling) or 'none'.
     lowpass: str = "full"
@@ -162,22 +164,26 @@ class LevelKernel:
 
 @dataclasses.dataclass(frozen=True)
 class Geometry:
-    """Sizes of one call: the signal, the quad grid (= band size) of every level, and which
-    levels' bands are skipped."""
+    """Sizes of one call: the signal, the quad grid (= band size) of every level, which
+    levels' bands are skipped, and the rows and columns a block-copy padding prepends to
+    the signal before level 1 (``block_padding``; the level's quad grid covers the padded
+    size, and the samples appended are the rest)."""
     signal: tuple[int, int]
     bands: tuple[tuple[int, int], ...]
     skipped: tuple[bool, ...]
+    pad: tuple[int, int] = (0, 0)
 
     def flat(self) -> list[int]:
         return [*self.signal, len(self.bands), *(s for b in self.bands for s in b),
-                *(int(s) for s in self.skipped)]
+                *(int(s) for s in self.skipped), *self.pad]
 
     @staticmethod
     def unflat(values: Sequence[int], ndim: int = 2) -> "Geometry":
         v = [int(x) for x in values]
         J = v[2]
         bands = tuple((v[3 + 2 * j], v[4 + 2 * j]) for j in range(J))
-        return Geometry((v[0], v[1]), bands, tuple(bool(s) for s in v[3 + 2 * J:]))
+        skipped = tuple(bool(s) for s in v[3 + 2 * J:3 + 3 * J])
+        return Geometry((v[0], v[1]), bands, skipped, tuple(v[3 + 3 * J:]))
 
     def level_input(self, level: int) -> tuple[int, int]:
         """Stored size of the signal level ``level`` (1-based) filters."""
@@ -187,11 +193,22 @@ class Geometry:
         return tuple(2 * s for s in self.bands[level - 1])
 
     def lead(self, level: int) -> tuple[int, int]:
-        """Samples prepended by the padding (1 where a side was not a multiple of 4)."""
+        """Samples prepended by the padding: the block-copy padding at level 1; at q-shift
+        levels, 1 where a side was not a multiple of 4."""
         if level == 1:
-            return (0, 0)
+            return self.pad
         return tuple((4 * q - n) // 2 for q, n in zip(self.bands[level - 1],
                                                        self.level_input(level)))
+
+
+def block_padding(side: int, multiple: int) -> tuple[int, int]:
+    """(before, after): pytorch_wavelets' ScatLayerj2 pads a side to a multiple of 8 by
+    prepending copies of its first (8 - r) // 2 samples and appending copies of its last
+    (9 - r) // 2, r = side % 8; here for any ``multiple``."""
+    rem = side % multiple
+    if rem == 0:
+        return 0, 0
+    return (multiple - rem) // 2, (multiple + 1 - rem) // 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,7 +265,7 @@ class DtcwtPlan:
         lo, hi = make(0), make(1)
         return LevelKernel("adjoint" if synthesis else "analysis", stage, A, C, lo, hi,
                            make(2) if has_bp else hi, highpass,
-                           "embed" if synthesis else "duplicate")
+                           "embed" if synthesis else "copy")
 
     def _used_kernels(self):
         if self.spec.skip_hps is None or not self.spec.skip_hps:   # decided per call
@@ -268,7 +285,9 @@ class DtcwtPlan:
         return tuple(given) if given is not None else (False,) * levels
 
     def geometry_from_signal(self, signal: Sequence[int], skipped=None, what: str = "DTCWT",
-                             unit: str = "level") -> Geometry:
+                             unit: str = "level", multiple: int = 1) -> Geometry:
+        """The sizes of every level for ``signal``; with ``multiple`` > 1, each side is
+        first block-padded to a multiple of it (block_padding)."""
         J = self.spec.levels
         if J is None:
             raise ValueError("idtcwt2d with levels=None cannot size its coefficients from a "
@@ -281,11 +300,23 @@ class DtcwtPlan:
                              f"{what}: each side must be at least {minimum} (2^{J - 1} + 1) "
                              f"so that every {unit} halves it; this size allows at most "
                              f"{most} {unit}(s)")
-        bands, size = [], signal
+        pads = [block_padding(s, multiple) for s in signal]
+        if any(max(p) > s for p, s in zip(pads, signal)):
+            smallest = next(n for n in range(minimum, multiple + 1)
+                            if all(max(block_padding(m, multiple)) <= m
+                                   for m in range(n, multiple + 1)))
+            raise ValueError(f"an image of size {signal} is too small for the {what}'s "
+                             f"block padding to a multiple of {multiple} (pytorch_wavelets' "
+                             f"size rule copies up to {multiple // 2} rows or columns from "
+                             f"each end): each side must be at least {smallest}; "
+                             "size_rule='dtcwt' pads nothing and takes sides down to "
+                             f"{minimum}")
+        bands, size = [], tuple(s + sum(p) for s, p in zip(signal, pads))
         for _ in range(J):
             size = tuple((s + 1) // 2 for s in size)
             bands.append(size)
-        return Geometry(signal, tuple(bands), self.skipped(J, skipped))
+        return Geometry(signal, tuple(bands), self.skipped(J, skipped),
+                        tuple(p[0] for p in pads))
 
     def geometry_from_coefficients(self, lowpass: Sequence[int],
                                    bands: Sequence[Sequence[int]], skipped=None) -> Geometry:

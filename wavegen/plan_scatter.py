@@ -19,9 +19,14 @@ Output channels are ``k * C + c`` with paths ordered by order, then by their pai
 the last to the first (scale before orientation). For J = 2 this is ScatLayerj2's order:
 0; (1, o) at 1 + o; (2, o) at 7 + o; ((1, o1), (2, o2)) at 13 + 6 o2 + o1.
 
-Sizes follow dtcwt's rule at every stage (an odd side repeats its last sample; a q-shift
-level whose input side is not a multiple of 4 repeats both ends), so scale s has sides
-ceil(side / 2^s) and no padded copy is ever made.
+Sizes follow one of two rules (``spec.size_rule``). 'pytorch_wavelets': with the lowpass
+chain and J >= 2, the image is block-padded to a multiple of 2^(J+1), as ScatLayerj2 pads
+to a multiple of 8 (plan_dtcwt.block_padding), so that no later stage pads; scale s has
+sides ceil(side / 2^(J+1)) * 2^(J+1-s). 'dtcwt': dtcwt's rule at every stage (an odd side
+repeats its last sample; a q-shift level whose input side is not a multiple of 4 repeats
+both ends), so scale s has sides ceil(side / 2^s). Without the chain (stacked ScatLayers)
+both rules repeat the last sample of an odd side at every stage. Either way the kernels
+read the stored image through the padding (plan_dtcwt): no padded copy is made.
 
 A launch runs one stage kernel over a run of source paths whose targets advance by one
 path per source path (and by a fixed number of paths per orientation): the strides of the
@@ -55,6 +60,12 @@ class Launch:
     count: int
     low: tuple[str, int]
     band: tuple[str, int, int] | None
+
+    @property
+    def reads_signal(self) -> bool:
+        """Whether the source is x or the lowpass chain, whose levels carry the DTCWT's
+        padding (node stages read magnitudes, which never need any)."""
+        return self.source == "x" or self.source.startswith("L")
 
 
 def backward_kernels(kernel: LevelKernel) -> tuple[LevelKernel | None, LevelKernel]:
@@ -165,9 +176,27 @@ class ScatterPlan:
             self.launches.append(Launch(kernel, 1, s, source, m, 1, low, band))
 
     # -- geometry and shapes -----------------------------------------------------------------
+    @property
+    def block_multiple(self) -> int:
+        """The multiple the pytorch_wavelets size rule block-pads the image to: 2^(J+1) with
+        the lowpass chain and J >= 2 (every q-shift level's input is then a multiple of 4),
+        else 1 (ScatLayer repeats the last sample of an odd side, which is dtcwt's rule)."""
+        J = self.spec.levels
+        chain = self.spec.qshift is not None and J >= 2
+        return 1 << (J + 1) if chain and self.spec.size_rule == "pytorch_wavelets" else 1
+
     def geometry_from_signal(self, signal) -> Geometry:
         return self._dtcwt.geometry_from_signal(signal, what="scattering network",
-                                                unit="scale")
+                                                unit="scale", multiple=self.block_multiple)
+
+    def padding_indices(self, geom: Geometry) -> tuple[list[int], list[int]]:
+        """The stored rows and columns the block-padded image consists of (what the kernels
+        read through their index functions), for the composed network (ops)."""
+        out = []
+        for n, before, quads in zip(geom.signal, geom.pad, geom.bands[0]):
+            after = 2 * quads - n - before if self.block_multiple > 1 else 0
+            out.append(list(range(before)) + list(range(n)) + list(range(n - after, n)))
+        return out[0], out[1]
 
     @staticmethod
     def size(geom: Geometry, scale: int) -> tuple[int, int]:
@@ -183,5 +212,7 @@ class ScatterPlan:
         return (lead[0], len(self.buffers[name]), lead[1], *self.size(geom, scale))
 
     def io_shapes(self, geom: Geometry, lead) -> tuple[list, list]:
+        """With combine_colour, every path but the lowpass has one channel."""
         n, paths, c, h, w = self.buffer_shape("out", geom, lead)
-        return [(*lead, *geom.signal)], [(n, paths * c, h, w)]
+        channels = c + paths - 1 if self.spec.combine_colour else paths * c
+        return [(*lead, *geom.signal)], [(n, channels, h, w)]

@@ -182,7 +182,7 @@ class _ScatterRun:
         x_view = self.view(src, launch.first)
         size = tuple(src.shape[-2:])
         rq, cq = geom.bands[launch.scale]
-        lead = geom.lead(launch.level) if kernel.stage == "qshift" else (0, 0)
+        lead = geom.lead(launch.level) if launch.reads_signal else (0, 0)
         lo_view = self.view(targets[launch.low[0]], launch.low[1])[:4] \
             if kernel.lowpass != "none" else [0] * 4
         if kernel.bands == "magnitude" and launch.band is not None:
@@ -226,9 +226,9 @@ class _ScatterRun:
 def execute_scatter(module, plan, geom, inputs: list[torch.Tensor],
                     poison: bool = False) -> list[torch.Tensor]:
     """scatter2d: [x] -> [the scattering coefficients (N, paths * C, h, w)]."""
-    run = _ScatterRun(module, plan, geom, inputs[0], poison)
-    out = run.forward()["out"]
-    return [out.view(out.shape[0], -1, *out.shape[-2:])]
+    out = _ScatterRun(module, plan, geom, inputs[0], poison).forward()["out"]
+    n, paths, c, h, w = out.shape
+    return [out.view(n, paths * c, h, w)]
 
 
 def scatter_backward(module, plan, geom, x: torch.Tensor, grad: torch.Tensor,
