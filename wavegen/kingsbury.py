@@ -118,8 +118,10 @@ def filter_set(value, kind: str, synthesis: bool = False) -> FilterSet:
         return value
     if isinstance(value, str):
         if value not in names:
-            raise ValueError(f"unknown {kind} filters {value!r}; accepted names are "
-                             f"{', '.join(names)}, or a tuple of filters")
+            from .spec import unknown_name
+            raise ValueError(unknown_name(f"{kind} filters {value!r}", value, names) +
+                             f"; accepted names are {', '.join(names)}, or a tuple of "
+                             "filters")
         return _table(value, kind)
     if isinstance(value, (tuple, list)):
         full = BIORT_KEYS if kind == "biort" else QSHIFT_KEYS

@@ -8,6 +8,9 @@ tensors (the transforms are linear), and are themselves differentiable.
 The scattering network is not linear: ``wavegen::scatter`` saves its input x, and
 ``wavegen::scatter_backward`` recomputes what it needs from x (nothing else is kept), then
 runs the generated backward kernels. ``wavegen::magnitude`` is the biased magnitude alone.
+``composed_scatter`` is the same network built from differentiable ops (the DTCWT op, the
+magnitude op, pooling): it runs the colour-combined network, and the backward's own
+gradient (double backward) differentiates it.
 """
 from __future__ import annotations
 
@@ -98,6 +101,84 @@ def _scatter_backward(ctx, grad):
 
 
 scatter.register_autograd(_scatter_backward, setup_context=_scatter_setup_context)
+
+
+def _scatter_backward_setup_context(ctx, inputs, output):
+    x, grad, ctx.spec, ctx.geometry, ctx.target = inputs
+    ctx.save_for_backward(x, grad)
+
+
+def _scatter_double_backward(ctx, grad_of_grad):
+    """The backward's gradient, from the composed network: the gradient of <J(x)^T g, v>
+    with respect to x and g, where J(x)^T g is what the generated backward computes."""
+    x, grad = ctx.saved_tensors
+    with torch.enable_grad():
+        x, grad = x.detach().requires_grad_(), grad.detach().requires_grad_()
+        out = composed_scatter(x, ctx.spec, ctx.geometry, ctx.target)
+        gx, = torch.autograd.grad(out, x, grad, create_graph=True)
+        dx, dg = torch.autograd.grad(gx, (x, grad), grad_of_grad, allow_unused=True)
+    return dx, dg, None, None, None
+
+
+scatter_backward.register_autograd(_scatter_double_backward,
+                                   setup_context=_scatter_backward_setup_context)
+
+
+def composed_scatter(x: torch.Tensor, spec: str, geometry: list[int],
+                     target: str) -> torch.Tensor:
+    """The scatter2d network of ``spec`` from differentiable ops, path by path as
+    plan_scatter defines it: the DTCWT of x for the lowpass chain, a level-1 DTCWT of every
+    node (all of a scale's nodes in one call), 2x2 average pooling and biased magnitudes;
+    the colour-combined first order takes the magnitude over the channels. The block
+    padding of the pytorch_wavelets size rule is an explicit index (the fused kernels read
+    through it instead)."""
+    plan = _transform(spec, target).plan
+    spec = plan.spec
+    geom = plan.Geometry.unflat(geometry)
+    if plan.block_multiple > 1:
+        rows, cols = (torch.tensor(i, device=x.device) for i in plan.padding_indices(geom))
+        x = x.index_select(2, rows).index_select(3, cols)
+    J, b = spec.levels, spec.magbias
+
+    def dtcwt(levels):
+        return _transform(Spec("dtcwt2d", levels=levels, mode=spec.mode, biort=spec.biort,
+                               qshift=spec.qshift or "qshift_a").to_json(), target)
+
+    def magnitudes(band, combine):
+        """The 6 orientations' magnitudes of (N, C, 6, h, w, 2) bands: (N, C, h, w) each,
+        or (N, 1, h, w) combined over C."""
+        if combine:
+            m = magnitude(band[..., 0], band[..., 1], b, dim=1)
+            return [m[:, o:o + 1] for o in range(6)]
+        m = magnitude(band[..., 0], band[..., 1], b)
+        return [m[:, :, o] for o in range(6)]
+
+    chain = spec.qshift is not None
+    nodes = {} if chain else {(): x}
+    if chain:
+        yl, yh = dtcwt(J)(x)
+    for s in range(J):
+        grown = {}
+        if nodes:
+            paths = list(nodes)
+            low, bands = dtcwt(1)(torch.cat([nodes[p] for p in paths], 1))
+            low = torch.nn.functional.avg_pool2d(low, 2)
+            first = 0
+            for p in paths:
+                width = nodes[p].shape[1]
+                grown[p] = low[:, first:first + width]
+                if len(p) < spec.order:
+                    band = bands[0][:, first:first + width]
+                    for o, m in enumerate(magnitudes(band, spec.combine_colour and not p)):
+                        grown[p + ((s + 1, o),)] = m
+                first += width
+        if chain:
+            for o, m in enumerate(magnitudes(yh[s], spec.combine_colour)):
+                grown[((s + 1, o),)] = m
+            if s + 1 == J:
+                grown[()] = torch.nn.functional.avg_pool2d(yl, 2)
+        nodes = grown
+    return torch.cat([nodes[p] for p in plan.paths], 1)
 
 
 def _biased_norm(re, im, bias: float, dim: int | None) -> torch.Tensor:

@@ -17,10 +17,25 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
+import sys
 import warnings
 from typing import Sequence
 
 from .spec import Spec
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def warn_at_caller(message: str, category=UserWarning) -> None:
+    """``warnings.warn`` attributed to the first frame outside wavegen: the line of the
+    caller's code that asked for the transform."""
+    frame, level = sys._getframe(), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+            _PACKAGE_DIR + os.sep):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
+
 
 # Number of (index, weight) terms the extension of one sample needs, per mode.
 EXT_TERMS = {"zero": 1, "constant": 1, "symmetric": 1, "reflect": 1, "periodic": 1,
@@ -214,7 +229,8 @@ class Plan:
         """Whether the op's input is the signal x (analysis, or the adjoint of synthesis)."""
         return self.spec.is_inverse == self.spec.transposed
 
-    def geometry_from_signal(self, signal: Sequence[int]) -> Geometry:
+    def geometry_from_signal(self, signal: Sequence[int], level_warning: bool = True
+                             ) -> Geometry:
         if self.spec.levels is None:
             raise ValueError(f"{self.spec.kind} with levels=None cannot size its coefficients "
                              "from a signal; give the spec a number of levels")
@@ -231,9 +247,9 @@ class Plan:
             sizes = tuple(output_length(n, L, mode) for n, L in zip(sizes, self.lengths))
             details.append(sizes)
         allowed = min(max_level(n, L) for n, L in zip(signal, self.lengths))
-        if self.spec.levels > allowed:
-            warnings.warn(f"Level value of {self.spec.levels} is too high: all coefficients "
-                          "will experience boundary effects.", UserWarning, stacklevel=4)
+        if self.spec.levels > allowed and level_warning:
+            warn_at_caller(f"Level value of {self.spec.levels} is too high: all coefficients "
+                           "will experience boundary effects.")
         return Geometry(signal, tuple(details), details[-1])
 
     def _too_short(self, signal, level) -> str:
@@ -356,10 +372,11 @@ class Plan:
                         tuple(steps))
 
     # -- op signature --------------------------------------------------------------------
-    def geometry_for_inputs(self, shapes: Sequence[tuple[int, ...]]) -> Geometry:
+    def geometry_for_inputs(self, shapes: Sequence[tuple[int, ...]],
+                            level_warning: bool = True) -> Geometry:
         """Geometry of a call from the spatial shapes of its inputs (when autograd gives none)."""
         if self.takes_signal:
-            geom = self.geometry_from_signal(shapes[0])
+            geom = self.geometry_from_signal(shapes[0], level_warning)
             if self.spec.transposed:        # adjoint of synthesis: x must be a synthesis size
                 recon = self.geometry_from_coefficients(geom.approx, geom.details).signal
                 if recon != geom.signal:

@@ -5,6 +5,7 @@ Shapes and dtypes are deliberately absent: one spec serves every input size and 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import hashlib
 import json
@@ -23,6 +24,9 @@ SCATTER_KINDS = ("scatter2d",)
 KINDS = DWT_KINDS + DTCWT_KINDS + SCATTER_KINDS
 # The DTCWT extends each level's signal symmetrically (dtcwt's convention) or with zeros.
 DTCWT_MODES = ("symmetric", "zero")
+# How a scattering network sizes its stages (plan_scatter): pytorch_wavelets' layers, or
+# dtcwt's rule at every stage.
+SIZE_RULES = ("pytorch_wavelets", "dtcwt")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,8 +85,10 @@ def filter_bank(wavelet) -> FilterBank:
     if isinstance(wavelet, str):
         discrete = pywt.wavelist(kind="discrete")
         if wavelet not in discrete:
-            raise ValueError(f"unknown wavelet {wavelet!r}; accepted discrete wavelets are "
-                             f"{', '.join(discrete)}, a pywt.Wavelet, or a filter tuple")
+            raise ValueError(unknown_name(f"wavelet {wavelet!r}", wavelet, discrete,
+                                          _continuous_note(wavelet)) +
+                             f"; accepted discrete wavelets are {', '.join(discrete)}, a "
+                             "pywt.Wavelet, or a filter tuple")
         wavelet = pywt.Wavelet(wavelet)
     if isinstance(wavelet, pywt.Wavelet):
         dl, dh, rl, rh = wavelet.filter_bank
@@ -94,6 +100,23 @@ def filter_bank(wavelet) -> FilterBank:
         raise TypeError("wavelet must be a PyWavelets name, a pywt.Wavelet, a FilterBank, or a "
                         f"tuple (dec_lo, dec_hi[, rec_lo, rec_hi]); got {type(wavelet).__name__}")
     return make_bank(name, dl, dh, rl, rh)
+
+
+def unknown_name(what: str, name: str, accepted, note: str = "") -> str:
+    """'unknown <what>' with the closest accepted names (and a note on what it is)."""
+    close = difflib.get_close_matches(name.strip(), list(accepted), n=4, cutoff=0.6)
+    close += [a for a in accepted if a.lower() == name.strip().lower() and a not in close]
+    hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+    return f"unknown {what}{hint}{note}"
+
+
+def _continuous_note(name: str) -> str:
+    try:
+        pywt.ContinuousWavelet(name)
+    except ValueError:
+        return ""
+    return (f": {name!r} is a continuous wavelet (pywt.ContinuousWavelet, for pywt.cwt), "
+            "which has no filter bank; a DWT needs a discrete wavelet")
 
 
 def make_bank(name: str, dec_lo, dec_hi, rec_lo=None, rec_hi=None) -> FilterBank:
@@ -152,8 +175,11 @@ class Spec:
     'scatter2d' is the DTCWT scattering network (plan_scatter.py): ``levels`` scales J,
     ``order`` 1 or 2 (<= J), ``biort``, ``qshift`` (the q-shift set of the lowpass chain at
     scales >= 2, as in pytorch_wavelets' ScatLayerj2; None filters every scale with the
-    biorthogonal set, as stacked ScatLayers do), ``mode`` and the magnitude bias
-    ``magbias`` >= 0.
+    biorthogonal set, as stacked ScatLayers do), ``mode``, the magnitude bias
+    ``magbias`` >= 0, ``size_rule``: 'pytorch_wavelets' (the default: ScatLayerj2's
+    block-copy padding of the image to a multiple of 2^(J+1)) or 'dtcwt' (dtcwt's size
+    rule at every stage, no padded image), and ``combine_colour``: the first order takes
+    the magnitude of the 3 colour channels' vector, as pytorch_wavelets' layers do.
     """
     kind: str
     wavelet: object = "haar"
@@ -171,6 +197,8 @@ class Spec:
     # scatter2d only.
     order: int = 1
     magbias: float = 1e-2
+    size_rule: str = "pytorch_wavelets"
+    combine_colour: bool = False
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -183,7 +211,9 @@ class Spec:
             if isinstance(self.levels, bool) or not isinstance(self.levels, (int, np.integer)):
                 raise TypeError(f"levels must be an integer >= 1, got {self.levels!r}")
             if self.levels < 1:
-                raise ValueError(f"levels must be >= 1, got {self.levels}")
+                raise ValueError(f"levels must be >= 1, got {self.levels}; a 0-level "
+                                 "transform is the identity (the layers take J=0 and "
+                                 "return (x, []))")
             object.__setattr__(self, "levels", int(self.levels))
         if self.is_scatter:
             self._resolve_scatter()
@@ -268,12 +298,17 @@ class Spec:
             raise ValueError(f"magbias must be a finite number >= 0 (0: the plain magnitude); "
                              f"got {self.magbias!r}")
         object.__setattr__(self, "magbias", magbias)
+        if self.size_rule not in SIZE_RULES:
+            raise ValueError(f"unknown size_rule {self.size_rule!r}; accepted: "
+                             f"{', '.join(SIZE_RULES)} (pytorch_wavelets' padded sizes, or "
+                             "dtcwt's rule at every stage)")
         object.__setattr__(self, "biort", filter_set(
             "near_sym_a" if self.biort is None else self.biort, "biort", False))
         if self.qshift is not None:
             object.__setattr__(self, "qshift", filter_set(self.qshift, "qshift", False))
         object.__setattr__(self, "wavelet", None)
         object.__setattr__(self, "order", int(self.order))
+        object.__setattr__(self, "combine_colour", bool(self.combine_colour))
 
     def _per_level(self, name: str, value) -> tuple[bool, ...]:
         if isinstance(value, (bool, np.bool_)):
@@ -328,6 +363,8 @@ class Spec:
         if self.is_scatter:
             return json.dumps({"kind": self.kind, "levels": self.levels, "order": self.order,
                                "mode": self.mode, "magbias": self.magbias,
+                               "size_rule": self.size_rule,
+                               "combine_colour": self.combine_colour,
                                "biort": self.biort.to_json(),
                                "qshift": self.qshift and self.qshift.to_json()}, sort_keys=True)
         if self.is_dtcwt:
@@ -346,7 +383,9 @@ class Spec:
         if d["kind"] in SCATTER_KINDS:
             from .kingsbury import FilterSet
             return Spec(d["kind"], levels=d["levels"], order=d["order"], mode=d["mode"],
-                        magbias=d["magbias"], biort=FilterSet.from_json(d["biort"]),
+                        magbias=d["magbias"], size_rule=d["size_rule"],
+                        combine_colour=d["combine_colour"],
+                        biort=FilterSet.from_json(d["biort"]),
                         qshift=d["qshift"] and FilterSet.from_json(d["qshift"]))
         if d["kind"] in DTCWT_KINDS:
             from .kingsbury import FilterSet

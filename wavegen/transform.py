@@ -91,25 +91,33 @@ class Transform:
                                 poison=target == "cuda_emulated")
 
     # -- calling ---------------------------------------------------------------------------
-    def __call__(self, *args, signal_size=None):
+    def __call__(self, *args, signal_size=None, level_warning: bool = True):
         """Analysis: ``t(x) -> (yl, [yh_1 .. yh_J])``. Synthesis: ``t(yl, yh)`` or
         ``t((yl, yh)) -> x``. Transposed specs swap the two; ``signal_size`` picks the
-        signal size of an analysis adjoint (default: the size the inverse would produce)."""
-        from .ops import run, scatter
+        signal size of an analysis adjoint (default: the size the inverse would produce).
+        A DWT with more levels than ``pywt.dwt_max_level`` allows warns as PyWavelets
+        does, unless ``level_warning`` is False."""
+        from .ops import composed_scatter, run, scatter
         if self.plan.family == "dtcwt":
             return self._call_dtcwt(args, signal_size)
         if self.plan.family == "scatter":
             if len(args) != 1:
                 raise TypeError(f"scatter2d takes one tensor x, got {len(args)} arguments")
             x = _check_tensor(args[0], "x", 4, 2)
+            if self.spec.combine_colour and x.shape[1] != 3:
+                raise ValueError(f"combine_colour=True combines 3 colour channels: it takes "
+                                 f"(N, 3, H, W) input; got {tuple(x.shape)}. Use "
+                                 "combine_colour=False for other channel counts")
             geom = self.plan.geometry_from_signal(tuple(x.shape[2:]))
-            return scatter(x, self._json, geom.flat(), self._target_for(x))
+            # The fused kernels compute per-channel magnitudes; combined ones are composed.
+            network = composed_scatter if self.spec.combine_colour else scatter
+            return network(x, self._json, geom.flat(), self._target_for(x))
         if self.plan.takes_signal:
             if len(args) != 1:
                 raise TypeError(f"{self.spec.kind} takes one tensor x, got {len(args)} "
                                 "arguments")
             inputs = [_check_tensor(args[0], "x", self.spec.ndim + 2, self.spec.ndim)]
-            geom = self.plan.geometry_for_inputs([tuple(inputs[0].shape[2:])])
+            geom = self.plan.geometry_for_inputs([tuple(inputs[0].shape[2:])], level_warning)
         else:
             yl, yh = _split_coefficients(args)
             inputs = self._check_coefficients(yl, yh)
@@ -254,8 +262,10 @@ def _split_coefficients(args):
     if len(args) == 1 and isinstance(args[0], (tuple, list)) and len(args[0]) == 2:
         args = tuple(args[0])
     if len(args) != 2:
+        got = f"one tensor of shape {tuple(args[0].shape)}" if len(args) == 1 and \
+            isinstance(args[0], torch.Tensor) else f"{len(args)} arguments"
         raise TypeError("synthesis takes (yl, yh) or a tuple (yl, yh), where yh is a list of "
-                        "detail tensors, finest level first")
+                        f"detail tensors, finest level first; got {got}")
     return args
 
 
