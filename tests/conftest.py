@@ -69,13 +69,3 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "gpu" in item.keywords:
                 item.add_marker(skip)
-
-
-def rel_err(a, b, scale=None) -> float:
-    """Max abs difference over ``scale`` (default: the largest magnitude in ``b``; pass the
-    whole transform's scale for bands that may be exactly zero)."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if scale is None:
-        scale = np.abs(b).max(initial=0.0)
-    return float(np.abs(a - b).max(initial=0.0) / max(scale, 1e-300))

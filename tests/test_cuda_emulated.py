@@ -11,9 +11,11 @@ import torch
 
 import wavegen
 from wavegen.spec import MODES
-from conftest import rel_err
+from bounds import DwtBounds, assert_within
+from test_adjoint import gradcheck_atol
 
 warnings.filterwarnings("ignore", message="Level value")
+TWO_F64 = [(torch.float64, 2)]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -22,12 +24,13 @@ def test_emulated_cuda_dwt2d_matches_pywt(mode):
     t = wavegen.build(wavegen.Spec("dwt2d", "db3", 2, mode), target="cuda_emulated")
     yl, yh = t(x)
     ref = pywt.wavedec2(x.numpy(), "db3", mode=mode, level=2)
-    scale = np.abs(x.numpy()).max() * 10
-    assert rel_err(yl, ref[0], scale) < 1e-12
+    bounds = DwtBounds(x.numpy(), "db3", mode, 2, x.dtype, 2)
+    low, details = bounds.forward()
+    assert_within(yl, ref[0], low, "yl")
     for j in range(2):
-        assert rel_err(yh[j], np.stack(ref[-1 - j], 2), scale) < 1e-12
+        assert_within(yh[j], np.stack(ref[-1 - j], 2), details[j], f"yh[{j}]")
     xr = t.inverse()(yl, yh)
-    assert rel_err(xr, pywt.waverec2(ref, "db3", mode=mode), scale) < 1e-12
+    assert_within(xr, pywt.waverec2(ref, "db3", mode=mode), bounds.inverse(), "inverse")
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -42,12 +45,15 @@ def test_emulated_cuda_adjoints_match_cpu_target(mode):
     gl, gh = torch.randn_like(yl), [torch.randn_like(h) for h in yh]
     a = emulated.adjoint()(gl, gh, signal_size=(11, 14))
     b = cpu.adjoint()(gl, gh, signal_size=(11, 14))
-    assert rel_err(a, b) < 1e-12
+    bounds = DwtBounds(x.numpy(), "sym4", mode, 2, x.dtype, 2)
+    assert_within(a, b.numpy(), bounds.adjoint(gl.numpy(), [g.numpy() for g in gh], TWO_F64),
+                  "adjoint")
     xr = cpu.inverse()(yl, yh)
     r = torch.randn_like(xr)
     (el, eh), (cl, ch) = emulated.inverse().adjoint()(r), cpu.inverse().adjoint()(r)
-    for u, v in zip([el, *eh], [cl, *ch]):
-        assert rel_err(u, v) < 1e-12
+    low, details = bounds.synthesis_adjoint(r.numpy(), TWO_F64)
+    for u, v, bound in zip([el, *eh], [cl, *ch], [low, *details]):
+        assert_within(u, v.numpy(), bound, "adjoint of the inverse")
 
 
 def test_emulated_cuda_1d_float32_and_gradients():
@@ -55,9 +61,14 @@ def test_emulated_cuda_1d_float32_and_gradients():
     x = torch.randn(3, 2, 45, dtype=torch.float32)
     yl, yh = t(x)
     ref = pywt.wavedec(x.double().numpy(), "coif2", mode="reflect", level=3)
-    assert rel_err(yl, ref[0]) < 1e-5
+    assert_within(yl, ref[0], DwtBounds(x.double().numpy(), "coif2", "reflect", 3, x.dtype,
+                                        1).forward()[0], "yl")
     xg = torch.randn(1, 1, 19, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x: (t(x)[0], *t(x)[1]), (xg,))
+    low, details = DwtBounds(xg.detach().abs().numpy() + 1e-6, "coif2", "reflect", 3,
+                             xg.dtype, 1).forward([(torch.float64, 1)])
+    largest = max(float(b.max()) for b in [low, *details])
+    assert torch.autograd.gradcheck(lambda x: (t(x)[0], *t(x)[1]), (xg,), rtol=0,
+                                    atol=gradcheck_atol(largest))
 
 
 def test_emulation_runs_block_barriers():
