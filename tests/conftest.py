@@ -41,31 +41,46 @@ _nvrtc_checked = set()
 
 @pytest.fixture(scope="session", autouse=True)
 def nvrtc_compiles_every_generated_cuda_source():
-    """Whenever a test compiles a transform for a host target, the CUDA source of the same
-    plan and dtype is compiled by NVRTC too (no GPU needed), so every kernel the suite
+    """Whenever a test builds a kernel for a host target, the CUDA source of the same
+    kernel and dtype is compiled by NVRTC too (no GPU needed), so every kernel the suite
     generates is checked by the real CUDA compiler; a failure fails that test."""
+    import dataclasses
+    import json
     from wavegen import render
+    from wavegen.artifact import Artifact
     from wavegen.backends import nvrtc
-    from wavegen.transform import Transform
 
-    original = Transform._load
+    original = Artifact._fetch
 
-    def load_and_check(self, target, dtype, device):
-        module = original(self, target, dtype, device)
-        key = (render.plan_json(self.plan), dtype)
-        if target != "cuda" and key not in _nvrtc_checked:
-            nvrtc.compile_cubin(render.render(self.plan, "cuda", dtype), NVRTC_ARCH)
+    def fetch_and_check(self, kernel):
+        path = original(self, kernel)
+        key = (json.dumps(dataclasses.asdict(kernel), sort_keys=True), self.dtype)
+        if self.target != "cuda" and key not in _nvrtc_checked:
+            nvrtc.compile_cubin(render.render_kernel(self.plan.kernel_templates, kernel, "cuda", self.dtype),
+                                NVRTC_ARCH)
             _nvrtc_checked.add(key)
-        return module
+        return path
 
-    Transform._load = load_and_check
+    Artifact._fetch = fetch_and_check
     yield
-    Transform._load = original
+    Artifact._fetch = original
+
+
+def _gpu_missing() -> str | None:
+    """Why the gpu-marked tests cannot run here, or None."""
+    if not HAS_GPU:
+        return "needs a CUDA GPU (runs wherever one is present)"
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        return "needs CuPy on this GPU machine: pip install wavegen[cuda12] (or [cuda13])"
+    return None
 
 
 def pytest_collection_modifyitems(config, items):
-    if not HAS_GPU:
-        skip = pytest.mark.skip(reason="needs a CUDA GPU (runs wherever one is present)")
+    reason = _gpu_missing()
+    if reason:
+        skip = pytest.mark.skip(reason=reason)
         for item in items:
             if "gpu" in item.keywords:
                 item.add_marker(skip)

@@ -46,11 +46,16 @@ def entry_dirs(cache_dir):
 
 
 def test_second_process_hits_without_compiling(tmp_path):
-    assert run_build(tmp_path)["compiles"] == 1
+    """A 2-D DWT runs two kernels (height and width passes), each its own entry."""
+    assert run_build(tmp_path)["compiles"] == 2
     assert run_build(tmp_path)["compiles"] == 0
-    (entry,) = entry_dirs(tmp_path)
-    assert {p.name for p in entry.iterdir()} == {"source.cpp", "kernels.so", "meta.json"}
-    assert entry.name.startswith("dwt2d_db2_periodization_J2_cpu_float64_")
+    entries = entry_dirs(tmp_path)
+    assert len(entries) == 2
+    for entry in entries:
+        assert {p.name for p in entry.iterdir()} == {"source.cpp", "kernels.so", "meta.json"}
+        assert entry.name.startswith("wg_analysis_")
+        assert json.loads((entry / "meta.json").read_text())["first_use"] == \
+            "dwt2d_db2_periodization_J2"
 
 
 def test_four_processes_build_the_same_spec_at_once(tmp_path):
@@ -61,14 +66,14 @@ def test_four_processes_build_the_same_spec_at_once(tmp_path):
     for proc in procs:
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
-    assert len(entry_dirs(tmp_path)) == 1
+    assert len(entry_dirs(tmp_path)) == 2
     assert not any(p.name.startswith(".tmp-") for p in tmp_path.iterdir())
     assert run_build(tmp_path)["compiles"] == 0
 
 
 def test_corrupt_entry_is_rebuilt_not_loaded(tmp_path):
     run_build(tmp_path)
-    (entry,) = entry_dirs(tmp_path)
+    entry = entry_dirs(tmp_path)[0]
     binary = entry / "kernels.so"
     binary.write_bytes(binary.read_bytes()[:1000])          # truncated
     assert run_build(tmp_path)["compiles"] == 1
@@ -121,16 +126,79 @@ def test_code_or_toolchain_change_misses():
     assert len(keys) == 4
 
 
-def test_cache_command_lists_and_clears(tmp_path):
+def wavegen_command(cache_dir, *args, shell=None):
+    env = {**os.environ, "WAVEGEN_CACHE_DIR": str(cache_dir)}
+    if shell:
+        return subprocess.run(shell, shell=True, env=env, capture_output=True, text=True,
+                              cwd=ROOT)
+    return subprocess.run([sys.executable, "-m", "wavegen", *args], env=env,
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+def test_cache_command_lists_prunes_and_clears(tmp_path):
     run_build(tmp_path)
-    env = {**os.environ, "WAVEGEN_CACHE_DIR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-m", "wavegen", "cache", "list"], env=env,
-                         capture_output=True, text=True, cwd=ROOT).stdout
-    assert "1 entries" in out and "dwt2d_db2_periodization" in out
-    out = subprocess.run([sys.executable, "-m", "wavegen", "cache", "clear"], env=env,
-                         capture_output=True, text=True, cwd=ROOT).stdout
-    assert "removed 1" in out
+    out = wavegen_command(tmp_path, "cache", "list").stdout
+    assert "2 entries" in out and "(0 stale" in out and "dwt2d_db2_periodization" in out
+    assert out.count("cpu           float64") == 2 and "KiB" in out
+    # An entry another wavegen built (another code digest) is stale; prune removes it.
+    meta_path = entry_dirs(tmp_path)[0] / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["material"]["code"] = "another wavegen"
+    meta_path.write_text(json.dumps(meta))
+    out = wavegen_command(tmp_path, "cache", "list").stdout
+    assert "(1 stale" in out and "stale: other code" in out
+    assert "removed 1 stale" in wavegen_command(tmp_path, "cache", "prune").stdout
+    assert len(entry_dirs(tmp_path)) == 1
+    assert "removed 1" in wavegen_command(tmp_path, "cache", "clear").stdout
     assert entry_dirs(tmp_path) == []
+
+
+def test_commands_piped_into_head_end_quietly(tmp_path):
+    run_build(tmp_path)
+    python = sys.executable
+    for command in ("cache list", "source dwt2d,wavelet=db4,levels=3 --target cuda"):
+        proc = wavegen_command(tmp_path, shell=f"{python} -m wavegen {command} | head -1")
+        assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+        assert proc.stdout.count("\n") == 1
+
+
+def test_source_and_precompile_commands(tmp_path):
+    out = wavegen_command(tmp_path, "source", "ScatLayerj2,biort=near_sym_b,qshift=qshift_b",
+                          "--target", "cpu", "--dtype", "float64").stdout
+    assert "wg_dtcwt_analysis_qshift_pooled_magnitude_f64" in out and "double" in out
+    spec = wavegen.Spec("dwt1d", "db2", 2, "zero")
+    for text in ('{"kind": "dwt1d", "wavelet": "db2", "levels": 2, "mode": "zero"}',
+                 spec.to_json()):
+        assert wavegen.build(spec).source("cuda") == wavegen_command(tmp_path, "source",
+                                                                      text).stdout
+    proc = wavegen_command(tmp_path, "precompile", "dwt1d,wavelet=db2,levels=2,mode=zero",
+                           "--dtype", "float32", "float64")
+    # Forward and gradient (adjoint) kernels, for each dtype: 2 x 2.
+    assert proc.returncode == 0 and "4 kernels" in proc.stdout, proc.stderr
+    assert len(entry_dirs(tmp_path)) == 4
+    bad = wavegen_command(tmp_path, "precompile", "dwt1d,wavelet=db99")
+    assert bad.returncode != 0 and "unknown wavelet 'db99'" in bad.stderr
+
+
+def test_precompile_then_a_process_compiles_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("WAVEGEN_CACHE_DIR", str(tmp_path))
+    transform._BUILT.clear()
+    wavegen.precompile([wavegen.nn.ScatLayer().spec], dtypes=["float64"])
+    script = ("import json, torch, wavegen; from wavegen import cache; "
+              "x = torch.randn(1, 1, 8, 8, dtype=torch.float64, requires_grad=True); "
+              "wavegen.nn.ScatLayer()(x).sum().backward(); print(json.dumps("
+              "{'compiles': cache.compiles}))")
+    assert run_build(tmp_path, script)["compiles"] == 0
+
+
+def test_a_compile_logs_one_line(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("WAVEGEN_CACHE_DIR", str(tmp_path))
+    transform._BUILT.clear()
+    with caplog.at_level("INFO", logger="wavegen"):
+        wavegen.build(wavegen.Spec("dwt1d", "db3", 1, "zero"))(torch.randn(1, 1, 16))
+    (record,) = [r for r in caplog.records if r.name == "wavegen"]
+    assert "compiled wg_analysis_w (dwt1d_db3_zero_J1) for cpu float32 in" in record.message
+    assert f"cached in {tmp_path}" in record.message
 
 
 def test_generated_gallery_is_up_to_date():
@@ -145,4 +213,48 @@ def test_generated_sources_carry_the_header():
         head = t.source(target).splitlines()[:4]
         assert head[0] == "// generated by wavegen; do not edit"
         assert json.loads(head[1].split(": ", 1)[1]) == json.loads(t.spec.to_json())
-        assert "source key: " + render.source_key(t.plan, target, "float32") in head[3]
+        assert "source key: " + render.source_key(render.plan_json(t.plan), target,
+                                                  "float32") in head[3]
+
+
+def test_an_edit_to_a_planner_misses_and_to_the_layers_hits(tmp_path):
+    """The code digest covers code generation only: a copy of the package whose layers
+    (nn.py) were edited hits the entry the original built; one whose planner was edited
+    misses."""
+    copy = tmp_path / "copy"
+    shutil.copytree(Path(wavegen.__file__).parent, copy / "wavegen",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    script = "import sys; sys.path.insert(0, sys.argv[1]); " + BUILD_SCRIPT.replace(
+        "import json, sys,", "import json,")
+    cache_dir = tmp_path / "cache"
+
+    def compiles():
+        env = {**os.environ, "WAVEGEN_CACHE_DIR": str(cache_dir)}
+        proc = subprocess.run([sys.executable, "-c", script, str(copy)], env=env,
+                              capture_output=True, text=True, cwd=ROOT)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout.strip().splitlines()[-1])["compiles"]
+
+    assert compiles() == 2                      # the height and the width pass
+    for name, expected in (("nn.py", 0), ("plan.py", 2)):
+        edited = copy / "wavegen" / name
+        edited.write_text(edited.read_text() + f"\n# an edit to {name}\n")
+        assert compiles() == expected, name
+
+
+def test_a_kernel_compiles_once_for_every_spec_that_uses_it(tmp_path, monkeypatch):
+    """Kernels are cache entries of their own: a forward compiles the kernels it runs, its
+    backward only the adjoint kernels, and a spec with other levels compiles nothing."""
+    monkeypatch.setenv("WAVEGEN_CACHE_DIR", str(tmp_path))
+    transform._BUILT.clear()
+    x = torch.randn(1, 1, 16, 16, requires_grad=True)
+    before = cache.compiles
+    yl, yh = wavegen.nn.DTCWTForward(J=2, biort="legall", qshift="qshift_a")(x)
+    assert cache.compiles == before + 2             # the level-1 and q-shift analysis
+    (yl.sum() + sum(h.sum() for h in yh)).backward()
+    assert cache.compiles == before + 4             # and their adjoints
+    wavegen.nn.DTCWTForward(J=3, biort="legall", qshift="qshift_a")(x)
+    wavegen.nn.DWTForward(J=2, wave="db2")(x)
+    assert cache.compiles == before + 6             # the DWT's height and width passes
+    wavegen.nn.DWTForward(J=3, wave="db2")(x)
+    assert cache.compiles == before + 6

@@ -97,7 +97,7 @@ def test_failed_compile_leaves_no_cache_entry(tmp_path, monkeypatch):
     monkeypatch.setattr(host, "compile_library", broken)
     t = wavegen.transform.Transform(wavegen.Spec("dwt1d", "db3", 1, "periodic"))
     with pytest.raises(RuntimeError, match="compiler exploded"):
-        t.module("cpu", "float32", torch.device("cpu"))
+        t.module("cpu", "float32", torch.device("cpu")).ensure_all()
     assert list(tmp_path.iterdir()) == []
 
 

@@ -35,19 +35,35 @@ def _shapes(plan, geometry: list[int], lead) -> tuple[list, list]:
     return plan.io_shapes(plan.Geometry.unflat(geometry, plan.ndim), lead)
 
 
-@torch.library.custom_op("wavegen::run", mutates_args=())
-def run(inputs: list[torch.Tensor], spec: str, geometry: list[int],
-        target: str) -> list[torch.Tensor]:
+_LIB = torch.library.Library("wavegen", "DEF")
+
+
+def _define(schema: str, kernel, fake):
+    """An operator of the wavegen library: ``kernel`` runs it on CPU and CUDA tensors,
+    ``fake`` gives its outputs' shapes (meta and fake tensors, torch.compile). The kernel
+    is registered as it is: eager calls then skip the torch._dynamo import that
+    torch.library.custom_op's wrappers make on a process's first call (1-2 s)."""
+    name = schema.split("(")[0]
+    _LIB.define(schema)
+    torch.library.impl(f"wavegen::{name}", ("cpu", "cuda"), kernel, lib=_LIB)
+    torch.library.register_fake(f"wavegen::{name}", fake, lib=_LIB)
+    return getattr(torch.ops.wavegen, name).default
+
+
+def _run(inputs, spec, geometry, target):
     transform = _transform(spec, target)
     plan = transform.plan
     return transform.execute(inputs, plan.Geometry.unflat(geometry, plan.ndim), target)
 
 
-@run.register_fake
 def _run_fake(inputs, spec, geometry, target):
     plan = _transform(spec, target).plan
     _, outs = _shapes(plan, geometry, inputs[0].shape[:2])
     return [inputs[0].new_empty(shape) for shape in outs]
+
+
+run = _define("run(Tensor[] inputs, str spec, int[] geometry, str target) -> Tensor[]",
+              _run, _run_fake)
 
 
 def _setup_context(ctx, inputs, output):
@@ -62,32 +78,31 @@ def _backward(ctx, grads):
     return run(grads, _adjoint_json(ctx.spec), ctx.geometry, ctx.target), None, None, None
 
 
-run.register_autograd(_backward, setup_context=_setup_context)
+torch.library.register_autograd("wavegen::run", _backward, setup_context=_setup_context,
+                                lib=_LIB)
 
 
-@torch.library.custom_op("wavegen::scatter", mutates_args=())
-def scatter(x: torch.Tensor, spec: str, geometry: list[int], target: str) -> torch.Tensor:
+def _scatter(x, spec, geometry, target):
     transform = _transform(spec, target)
     return transform.execute([x], transform.plan.Geometry.unflat(geometry), target)[0]
 
 
-@scatter.register_fake
 def _scatter_fake(x, spec, geometry, target):
     plan = _transform(spec, target).plan
     return x.new_empty(_shapes(plan, geometry, x.shape[:2])[1][0])
 
 
-@torch.library.custom_op("wavegen::scatter_backward", mutates_args=())
-def scatter_backward(x: torch.Tensor, grad: torch.Tensor, spec: str, geometry: list[int],
-                     target: str) -> torch.Tensor:
+def _scatter_backward_kernel(x, grad, spec, geometry, target):
     transform = _transform(spec, target)
     return transform.execute_backward(x, grad, transform.plan.Geometry.unflat(geometry),
                                       target)
 
 
-@scatter_backward.register_fake
-def _scatter_backward_fake(x, grad, spec, geometry, target):
-    return torch.empty_like(x)
+scatter = _define("scatter(Tensor x, str spec, int[] geometry, str target) -> Tensor",
+                  _scatter, _scatter_fake)
+scatter_backward = _define("scatter_backward(Tensor x, Tensor grad, str spec, int[] geometry, "
+                           "str target) -> Tensor", _scatter_backward_kernel,
+                           lambda x, grad, spec, geometry, target: torch.empty_like(x))
 
 
 def _scatter_setup_context(ctx, inputs, output):
@@ -100,7 +115,8 @@ def _scatter_backward(ctx, grad):
     return scatter_backward(x, grad, ctx.spec, ctx.geometry, ctx.target), None, None, None
 
 
-scatter.register_autograd(_scatter_backward, setup_context=_scatter_setup_context)
+torch.library.register_autograd("wavegen::scatter", _scatter_backward,
+                                setup_context=_scatter_setup_context, lib=_LIB)
 
 
 def _scatter_backward_setup_context(ctx, inputs, output):
@@ -120,8 +136,8 @@ def _scatter_double_backward(ctx, grad_of_grad):
     return dx, dg, None, None, None
 
 
-scatter_backward.register_autograd(_scatter_double_backward,
-                                   setup_context=_scatter_backward_setup_context)
+torch.library.register_autograd("wavegen::scatter_backward", _scatter_double_backward,
+                                setup_context=_scatter_backward_setup_context, lib=_LIB)
 
 
 def composed_scatter(x: torch.Tensor, spec: str, geometry: list[int],
@@ -187,14 +203,10 @@ def _biased_norm(re, im, bias: float, dim: int | None) -> torch.Tensor:
     return torch.sqrt((energy if dim is None else energy.sum(dim)) + bias * bias)
 
 
-@torch.library.custom_op("wavegen::magnitude", mutates_args=())
-def _magnitude(re: torch.Tensor, im: torch.Tensor, bias: float, dim: int | None) -> torch.Tensor:
-    return _biased_norm(re, im, bias, dim) - bias
-
-
-@_magnitude.register_fake
-def _magnitude_fake(re, im, bias, dim):
-    return torch.empty_like(re if dim is None else re.sum(dim))
+_magnitude = _define("magnitude(Tensor re, Tensor im, float bias, int? dim) -> Tensor",
+                     lambda re, im, bias, dim: _biased_norm(re, im, bias, dim) - bias,
+                     lambda re, im, bias, dim: torch.empty_like(re if dim is None
+                                                                else re.sum(dim)))
 
 
 def _magnitude_setup_context(ctx, inputs, output):
@@ -211,7 +223,8 @@ def _magnitude_backward(ctx, grad):
     return re * scale, im * scale, None, None
 
 
-_magnitude.register_autograd(_magnitude_backward, setup_context=_magnitude_setup_context)
+torch.library.register_autograd("wavegen::magnitude", _magnitude_backward,
+                                setup_context=_magnitude_setup_context, lib=_LIB)
 
 
 def magnitude(re: torch.Tensor, im: torch.Tensor, bias: float = 0.0,

@@ -37,6 +37,22 @@ def warn_at_caller(message: str, category=UserWarning) -> None:
     warnings.warn(message, category, stacklevel=level)
 
 
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """One run-time parameter of a generated kernel: ``kind`` 'in' (a pointer to elements
+    it reads), 'out' (to elements it writes), 'int' (a 64-bit size, stride or flag) or
+    'real' (a double). Kernels declare their parameter lists (``params``); the template
+    signatures, the packed argument buffers of the backends and their checks derive from
+    that declaration."""
+    name: str
+    kind: str
+
+
+def view_params(name: str, kind: str, strides: Sequence[str]) -> tuple[Param, ...]:
+    """A strided view: its pointer, then its strides (named ``<name>_<stride>``)."""
+    return (Param(name, kind),) + tuple(Param(f"{name}_{s}", "int") for s in strides)
+
+
 # Number of (index, weight) terms the extension of one sample needs, per mode.
 EXT_TERMS = {"zero": 1, "constant": 1, "symmetric": 1, "reflect": 1, "periodic": 1,
              "smooth": 2, "antisymmetric": 1, "antireflect": 3, "periodization": 1}
@@ -55,6 +71,17 @@ class PassKernel:
     @property
     def name(self) -> str:
         return f"wg_{self.direction}_{self.axis}"
+
+    @property
+    def params(self) -> tuple[Param, ...]:
+        """Input views, output views (pointer, plane stride, row stride; unit stride along
+        the row), then the planes P, lines per plane M, signal length N and coefficient
+        length K."""
+        ins, outs = (("in0",), ("out0", "out1")) if self.direction == "analysis" else \
+            (("in0", "in1"), ("out0",))
+        views = [p for name in ins for p in view_params(name, "in", ("sp", "sr"))]
+        views += [p for name in outs for p in view_params(name, "out", ("sp", "sr"))]
+        return tuple(views) + tuple(Param(n, "int") for n in ("P", "M", "N", "K"))
 
     @property
     def length(self) -> int:
@@ -198,7 +225,7 @@ def tensor_shape(lead, bands: int, size) -> tuple[int, ...]:
 class Plan:
     """The plan of one spec: its kernels and, per geometry, its schedule."""
     family = "dwt"
-    abi = "dwt"                  # the kernels\' parameter lists (backends/host.ARGTYPES)
+    kernel_templates = "dwt"     # the templates that render its kernels (render.py)
     Geometry = Geometry
 
     def __init__(self, spec: Spec):
@@ -217,7 +244,8 @@ class Plan:
                                  for a, b in zip(self.axes, spec.banks)}
         self.kernels = {k.name: k for k in (k.transposed() if spec.transposed else k
                                             for k in self.axis_kernels.values())}
-        # What the compiled library holds and is named after (see plan_dtcwt).
+        # The kernels the spec's source lists (render) and its precompile builds, and the
+        # name of their cache entries.
         self.library_kernels = self.kernels
         self.library_json, self.library_name = spec.to_json(), spec.readable_name()
         self._schedules: dict[Geometry, Schedule] = {}

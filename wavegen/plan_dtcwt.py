@@ -31,6 +31,7 @@ import json
 import math
 from typing import Sequence
 
+from .plan import Param, view_params
 from .spec import Spec
 
 # Orientations of each product's (z0, z1) after q2c, by (row filter, column filter) role.
@@ -86,6 +87,26 @@ class LevelKernel:
     # How the bands are written: 'complex' (q2c), 'magnitude' (|z|_b, scattering) or
     # 'magnitude_grad' (reads the gradient g of |z|_b, writes g z / sqrt(|z|^2 + b^2)).
     bands: str = "complex"
+
+    @property
+    def params(self) -> tuple[Param, ...]:
+        """The one parameter list of every level kernel, in both directions: the level's
+        input signal x (batch, channel and row strides; stored size R x W; padding samples
+        prepended, lead_r/lead_c), its lowpass (batch, channel and row strides), its bands
+        (batch, channel, orientation, real/imaginary, row and column strides: any layout),
+        the gradient of the band magnitudes (read by the magnitude_grad kernels only), then
+        the planes P = N * Cch, the quad grid Rq x Cq, zero (1: zero extension, 0:
+        symmetric) and the magnitude bias mb."""
+        x, y = ("in", "out") if self.direction == "analysis" else ("out", "in")
+        return (view_params("x", x, ("n", "c", "sr"))
+                + tuple(Param(n, "int") for n in ("R", "W", "lead_r", "lead_c"))
+                + view_params("lo", y, ("n", "c", "sr"))
+                + (Param("band", y),) + tuple(Param(f"b_{s}", "int")
+                                              for s in ("n", "c", "o", "ri", "r", "w"))
+                + (Param("gm", "in"),) + tuple(Param(f"g_{s}", "int")
+                                               for s in ("n", "c", "o", "r", "w"))
+                + tuple(Param(n, "int") for n in ("P", "Cch", "Rq", "Cq", "zero"))
+                + (Param("mb", "real"),))
 
     @property
     def name(self) -> str:
@@ -221,7 +242,7 @@ class DtcwtPlan:
     """The plan of a dtcwt2d / idtcwt2d spec: its level kernels and their order."""
     ndim = 2
     family = "dtcwt"
-    abi = "dtcwt"
+    kernel_templates = "dtcwt"
     Geometry = Geometry
 
     def __init__(self, spec: Spec):
@@ -234,9 +255,9 @@ class DtcwtPlan:
                 self.kernels_by_stage[stage, highpass] = k.transposed() if spec.transposed \
                     else k
         used = self._used_kernels()
-        # One library serves the spec, its adjoint, both modes and every band layout: it
-        # holds the kernels of both directions (training needs both); the mode is a run-time
-        # flag of the extension and layouts are run-time strides.
+        # The kernels of both directions (training needs both), each compiled apart and
+        # shared with the adjoint (artifact.py); the mode is a run-time flag of the
+        # extension and layouts are run-time strides, so they serve every mode and layout.
         self.library_kernels = {k.name: k for k in used + [k.transposed() for k in used]}
         self.kernels = {k.name: k for k in used}
         kind = "dtcwt2d" if not spec.is_inverse else "idtcwt2d"

@@ -79,7 +79,7 @@ class ScatterPlan:
     """The plan of a scatter2d spec: its buffers (paths per scale) and launches."""
     ndim = 2
     family = "scatter"
-    abi = "dtcwt"
+    kernel_templates = "dtcwt"
     Geometry = Geometry
 
     def __init__(self, spec: Spec):
@@ -103,17 +103,13 @@ class ScatterPlan:
             source = "x" if s == 0 else f"N{s}"
             if s > 0 or not chain:
                 self._node_stage(source, s, target)
-        # One library per filter pair serves every J, order, mode and bias: it holds every
-        # stage kernel a network with (or without) the lowpass chain can use, and their
-        # backward kernels.
-        stages = [("biort", "full", True), ("biort", "pooled", True), ("biort", "pooled", False)]
-        stages += [("qshift", "full", True), ("qshift", "pooled", True)] if chain else []
+        # The stage kernels the launches run and their backward kernels (each compiles
+        # apart, shared with every network that runs it: artifact.py).
         kernels = {}
-        for k in (self._kernel(*stage) for stage in stages):
-            for k in (k, *backward_kernels(k)):
+        for launch in self.launches:
+            for k in (launch.kernel, *backward_kernels(launch.kernel)):
                 if k is not None:
                     kernels[k.name] = k
-        assert all(k.kernel.name in kernels for k in self.launches)
         # The backward recomputes only the stages that write an intermediate buffer: the
         # magnitude gradient kernels recompute each stage's bands themselves.
         self.recomputed = [k for k in self.launches

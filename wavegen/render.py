@@ -55,7 +55,8 @@ def _kernel_view(kernel) -> dict:
     rows = [(i, _literal(lo) if lo != 0 else None, _literal(hi) if hi != 0 else None)
             for i, (lo, hi) in enumerate(zip(kernel.lo, kernel.hi)) if lo != 0 or hi != 0]
     view = dataclasses.asdict(kernel)
-    view.update(name=kernel.name, length=kernel.length, ext_terms=kernel.ext_terms,
+    view.update(name=kernel.name, params=kernel.params, length=kernel.length,
+                ext_terms=kernel.ext_terms,
                 fold_reach=kernel.fold_reach, tap_rows=rows,
                 parallel_min_outputs=kernel.parallel_min_outputs)
     return view
@@ -77,7 +78,8 @@ def _level_view(kernel) -> dict:
     products = kernel.products
     row_roles = list(dict.fromkeys(p[0] for p in products))
     col_roles = list(dict.fromkeys(p[1] for p in products))
-    view = dict(name=kernel.name, direction=kernel.direction, A=A, C=C, e0=e0, span=span,
+    view = dict(name=kernel.name, params=kernel.params, direction=kernel.direction, A=A, C=C,
+                e0=e0, span=span,
                 lowpass=kernel.lowpass, bands=kernel.bands,
                 index=f"wg_index_{kernel.edge}", products=products, row_roles=row_roles,
                 lines=[(f, p) for f in row_roles for p in (0, 1)],
@@ -101,29 +103,47 @@ def _level_view(kernel) -> dict:
 
 
 def plan_json(plan: Plan) -> str:
+    """The plan's identity as a library: the kernels in name order, so that a spec and its
+    adjoint, whose plans list the same kernels differently, share one compiled library."""
     return json.dumps({"spec": json.loads(plan.library_json),
-                       "kernels": [dataclasses.asdict(k) for k in plan.library_kernels.values()]},
+                       "kernels": [dataclasses.asdict(plan.library_kernels[name])
+                                   for name in sorted(plan.library_kernels)]},
                       sort_keys=True)
 
 
-def source_key(plan: Plan, target: str, dtype: str) -> str:
-    """Identity of a rendered source: the plan, target, element type and templates."""
-    text = json.dumps([plan_json(plan), target, dtype, templates_digest()])
-    return hashlib.sha256(text.encode()).hexdigest()
+def source_key(identity: str, target: str, dtype: str) -> str:
+    """Identity of a rendered source: what it renders (a plan's or a kernel's JSON), the
+    target, the element type and the templates."""
+    return hashlib.sha256(json.dumps([identity, target, dtype, templates_digest()])
+                          .encode()).hexdigest()
 
 
 def render(plan: Plan, target: str, dtype: str = "float32") -> str:
+    """The source of the plan's whole library (every kernel, both directions), for reading
+    and the gallery; a build compiles each kernel apart (render_kernel)."""
+    return _render(plan.kernel_templates, list(plan.library_kernels.values()), target, dtype,
+                   plan.library_json, plan_json(plan))
+
+
+def render_kernel(templates: str, kernel, target: str, dtype: str) -> str:
+    """The translation unit of one kernel: a function of the kernel alone, so that every
+    spec that uses the kernel shares its binary."""
+    identity = json.dumps(dataclasses.asdict(kernel), sort_keys=True)
+    return _render(templates, [kernel], target, dtype, identity, identity)
+
+
+def _render(templates: str, kernels, target: str, dtype: str, identity: str,
+            key_text: str) -> str:
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; accepted targets are {', '.join(TARGETS)}")
     if dtype not in DTYPES:
         raise ValueError(f"unsupported dtype {dtype!r}; accepted: {', '.join(DTYPES)}")
     ctype, suffix = DTYPES[dtype]
-    view = _level_view if plan.abi == "dtcwt" else _kernel_view
-    prefix = "dtcwt_" if plan.abi == "dtcwt" else ""
-    context = dict(kernels=[view(k) for k in plan.library_kernels.values()], dtype=ctype,
-                   suffix=suffix, spec_json=plan.library_json, target=target,
-                   source_key=source_key(plan, target, dtype),
-                   signature_template=prefix + "signature.j2")
+    view = _level_view if templates == "dtcwt" else _kernel_view
+    prefix = "dtcwt_" if templates == "dtcwt" else ""
+    context = dict(kernels=[view(k) for k in kernels], dtype=ctype, suffix=suffix,
+                   spec_json=identity, target=target,
+                   source_key=source_key(key_text, target, dtype))
     env = _environment()
     if target == "cuda_emulated":
         context["cuda_source"] = env.get_template(prefix + "cuda.cu.j2").render(
@@ -134,6 +154,7 @@ def render(plan: Plan, target: str, dtype: str = "float32") -> str:
 
 
 def kernel_symbol(kernel, dtype: str, target: str) -> str:
-    """The exported name the runner calls for ``kernel`` in a module of ``target``."""
+    """The exported name of ``kernel``'s entry point in a binary of ``target``: the host
+    targets' take the packed argument struct."""
     name = f"{kernel.name}_{DTYPES[dtype][1]}"
-    return "launch_" + name if target == "cuda_emulated" else name
+    return {"cuda": name, "cpu": name + "_packed", "cuda_emulated": "launch_" + name}[target]

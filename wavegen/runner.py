@@ -53,6 +53,7 @@ def execute(module, plan: Plan, geom: Geometry, inputs: list[torch.Tensor],
         tensors[name] = torch.zeros(shape, dtype=dtype, device=device) if name in zero \
             else allocate(shape, inputs[0], poison)
     if planes > 0:
+        module.ensure(step.kernel for step in sched.steps)
         for step in sched.steps:
             args = []
             for view in step.inputs + step.outputs:
@@ -109,6 +110,8 @@ def execute_dtcwt(module, plan, geom, inputs: list[torch.Tensor],
             module.launch(k, args, planes * tiles, threads)
 
     _, shapes_out = plan.io_shapes(geom, lead)
+    if planes > 0:
+        module.ensure(step.kernel for step in plan.steps(geom))
     if plan.takes_signal:
         outputs = [new(s) for s in shapes_out]
         yl, bands = outputs[0], outputs[1:J + 1]
@@ -155,7 +158,9 @@ class _ScatterRun:
         """x and the buffers ``launches`` (default: all, so the output too) write."""
         buffers = {"x": self.x.contiguous().view(self.plan.buffer_shape("x", self.geom,
                                                                           self.lead))}
-        for launch in self.plan.launches if launches is None else launches:
+        launches = self.plan.launches if launches is None else launches
+        self.module.ensure(launch.kernel for launch in launches)
+        for launch in launches:
             for name in (launch.low[0], launch.band and launch.band[0]):
                 if name and name not in buffers:
                     buffers[name] = self.new(name)
@@ -206,6 +211,10 @@ class _ScatterRun:
     def backward(self, grad_out: torch.Tensor) -> torch.Tensor:
         """The gradient of x, recomputing the forward's buffers from x."""
         from .plan_scatter import backward_kernels
+        # The recompute's kernels and the backward's, compiled together.
+        self.module.ensure([launch.kernel for launch in self.plan.recomputed] +
+                           [k for launch in self.plan.launches
+                            for k in backward_kernels(launch.kernel) if k is not None])
         buffers = self.forward(self.plan.recomputed)
         grads = {name: self.new(name) for name in self.plan.buffers if name != "out"}
         grads["out"] = grad_out.contiguous().view(self.plan.buffer_shape("out", self.geom,

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import threading
 
 import torch
 
-from . import cache, render
+from . import render
+from .artifact import Artifact
 from .plan import Geometry, plan as make_plan
 from .spec import Spec
 
@@ -49,32 +49,18 @@ class Transform:
         return build(self.spec.inverse(), self.target)
 
     def module(self, target: str, dtype: str, device: torch.device):
-        key = (target, dtype, device.index)
+        """The artifact of this transform's kernels for a target, dtype and device (its
+        kernels compile or load when a call first needs them)."""
+        index = None
+        if target == "cuda":
+            index = device.index if device.index is not None else torch.cuda.current_device()
+        key = (target, dtype, index)
         module = self._modules.get(key)
         if module is None:
             with _LOCK:
-                module = self._modules.get(key) or self._load(target, dtype, device)
+                module = self._modules.get(key) or Artifact(self.plan, target, dtype, index)
                 self._modules[key] = module
         return module
-
-    def _load(self, target: str, dtype: str, device: torch.device):
-        from .backends import cuda, host
-        if target == "cuda":
-            index = device.index if device.index is not None else torch.cuda.current_device()
-            toolchain, suffix = cuda.toolchain(index), ".cu"
-            compile_fn = functools.partial(cuda.compile_cubin, index)
-        else:
-            toolchain, suffix = host.toolchain(target), ".cpp"
-            compile_fn = functools.partial(host.compile_library, target)
-        material = dict(plan=render.plan_json(self.plan), target=target, dtype=dtype,
-                        templates=render.templates_digest(), code=cache.code_digest(),
-                        toolchain=toolchain)
-        name = f"{self.plan.library_name}_{target}_{dtype}"
-        path, _ = cache.fetch(name, material, lambda: render.render(self.plan, target, dtype),
-                              suffix, compile_fn)
-        if target == "cuda":
-            return cuda.CudaModule(path, self.plan, dtype, index)
-        return host.HostModule(path, self.plan, dtype, target)
 
     def execute(self, inputs, geom, target: str):
         from .runner import execute, execute_dtcwt, execute_scatter
@@ -297,6 +283,26 @@ def build_from_json(spec_json: str, target: str | None = None) -> Transform:
 def built() -> list[Transform]:
     """Every transform built in this process (CI compiles each one's CUDA source)."""
     return list(_BUILT.values())
+
+
+def precompile(specs, dtypes=("float32",), targets=("cpu",)) -> int:
+    """Build ahead of time (a Docker build, before a DDP job) every kernel the specs'
+    transforms and their gradients use, for each dtype and target ('cpu', 'cuda' on the
+    current device, 'cuda_emulated'), into the disk cache. Returns the number of kernels
+    compiled or found."""
+    count = 0
+    for spec in specs:
+        transforms = [build(spec)]
+        if not spec.is_scatter and not spec.is_dtcwt:
+            transforms.append(build(spec.adjoint()))        # the DWT's gradient kernels
+        for t in transforms:
+            for target in targets:
+                device = torch.device("cuda") if target == "cuda" else torch.device("cpu")
+                for dtype in dtypes:
+                    artifact = t.module(target, dtype, device)
+                    artifact.ensure_all()
+                    count += len(t.plan.library_kernels)
+    return count
 
 
 def build(spec: Spec, target: str | None = None) -> Transform:

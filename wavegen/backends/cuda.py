@@ -1,18 +1,26 @@
-"""The CUDA target: NVRTC cubins loaded with CuPy's RawModule, launched on PyTorch's
-current stream (no host synchronisation)."""
+"""The CUDA target: NVRTC cubins, loaded and launched through CuPy's driver API bindings
+(``cupy.cuda.driver``: module loading and ``cuLaunchKernel``, the same in CuPy 13 and 14)
+on PyTorch's current stream, with no host synchronisation.
+
+A launch passes its arguments as one buffer (CU_LAUNCH_PARAM_BUFFER_POINTER), laid out from
+the kernel's parameter declaration (backends.args_struct), and the raw stream handle: no
+stream object, context manager or NumPy scalar per launch; the device is switched only
+when the caller's current device is another.
+"""
 from __future__ import annotations
 
-import functools
+import ctypes
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from . import args_struct, nvrtc
 from ..render import kernel_symbol
-from . import nvrtc
 
 INSTALL_HINT = ("running wavegen on CUDA tensors needs CuPy: `pip install wavegen[cuda12]` "
                 "(CUDA 12) or `pip install wavegen[cuda13]` (CUDA 13)")
+# cuLaunchKernel's `extra` keys (cuda.h).
+_PARAM_BUFFER_POINTER, _PARAM_BUFFER_SIZE, _PARAM_END = 1, 2, 0
 
 
 def cupy():
@@ -29,32 +37,45 @@ def arch(device_index: int) -> str:
 
 
 def toolchain(device_index: int) -> dict:
-    return {"nvrtc": list(nvrtc.version()), "arch": arch(device_index)}
+    """What a cubin depends on: the NVRTC that compiled it, the architecture and the
+    driver that loads it (a newer driver may load what an older one refused)."""
+    driver = nvrtc.driver_version()
+    return {"nvrtc": list(nvrtc.version()), "arch": arch(device_index),
+            "driver": list(driver) if driver else None}
 
 
 def compile_cubin(device_index: int, src: Path, out: Path) -> None:
     out.write_bytes(nvrtc.compile_cubin(src.read_text(), arch(device_index), src.name))
 
 
-@functools.lru_cache(maxsize=None)
-def _external_stream(pointer: int, device_index: int):
-    return cupy().cuda.ExternalStream(pointer, device_index)
+def _current_stream(device_index: int) -> int:
+    """The raw handle of PyTorch's current stream on the device."""
+    raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+    return raw(device_index) if raw else torch.cuda.current_stream(device_index).cuda_stream
 
 
-class CudaModule:
-    def __init__(self, path: Path, plan, dtype: str, device_index: int):
-        cp = self.cp = cupy()
-        self.device_index = device_index
-        with cp.cuda.Device(device_index):
-            module = cp.RawModule(path=str(path))
-            self.functions = {k.name: module.get_function(kernel_symbol(k, dtype, "cuda"))
-                              for k in plan.kernels.values()}
+def load(path: Path, kernel, dtype: str, device_index: int):
+    """The kernel in the cubin at ``path``, as ``fn(args, grid, block)``."""
+    driver = cupy().cuda.driver
+    with torch.cuda.device(device_index):
+        torch.cuda.synchronize()               # binds the device's primary context here
+        module = driver.moduleLoadData(path.read_bytes())
+        function = driver.moduleGetFunction(module, kernel_symbol(kernel, dtype, "cuda"))
+    struct = args_struct(kernel.params)
+    size = ctypes.c_size_t(ctypes.sizeof(struct))
 
-    def launch(self, kernel, args: list[int], grid: int, block: int) -> None:
-        stream = torch.cuda.current_stream(self.device_index).cuda_stream
-        with self.cp.cuda.Device(self.device_index), \
-                _external_stream(stream, self.device_index):
-            # NumPy scalars pass by value with their size: 8 bytes for the device pointers,
-            # the `long long` sizes and strides and the `double` parameters.
-            self.functions[kernel.name]((grid,), (block,), tuple(
-                np.float64(a) if isinstance(a, float) else np.int64(a) for a in args))
+    def launch(args, grid, block):
+        buffer = struct(*args)
+        extra = (ctypes.c_void_p * 5)(_PARAM_BUFFER_POINTER, ctypes.addressof(buffer),
+                                      _PARAM_BUFFER_SIZE, ctypes.addressof(size), _PARAM_END)
+        stream = _current_stream(device_index)
+        if torch.cuda.current_device() == device_index:
+            driver.launchKernel(function, grid, 1, 1, block, 1, 1, 0, stream, 0,
+                                ctypes.addressof(extra))
+        else:
+            with torch.cuda.device(device_index):
+                driver.launchKernel(function, grid, 1, 1, block, 1, 1, 0, stream, 0,
+                                    ctypes.addressof(extra))
+
+    launch.module = module                     # keeps the module referenced with its kernel
+    return launch

@@ -1,5 +1,5 @@
 """Host-compiled targets: 'cpu' (the generated C++) and 'cuda_emulated' (the generated CUDA
-source compiled against templates/cuda_emu.h). Both are shared libraries with a C ABI,
+source compiled against wavegen/templates/cuda_emu.h). Both are shared libraries with a C ABI,
 built by the system C++ compiler (``$CXX``, else ``c++``) and loaded with ctypes."""
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from . import args_struct
 from ..render import kernel_symbol
 
 FLAGS = {
@@ -54,33 +55,15 @@ def compile_library(target: str, src: Path, out: Path) -> None:
                            f"{proc.stderr[-4000:]}")
 
 
-_P, _I = ctypes.c_void_p, ctypes.c_longlong
-ARGTYPES = {
-    # Every DWT pass takes three views (pointer, plane stride, row stride), then P, M, N, K.
-    "dwt": [_P, _I, _I] * 3 + [_I] * 4,
-    # Every DTCWT level: templates/dtcwt_signature.j2.
-    "dtcwt": [_P] + [_I] * 7 + [_P] + [_I] * 3 + ([_P] + [_I] * 6) + ([_P] + [_I] * 5)
-    + [_I] * 5 + [ctypes.c_double],
-}
-
-
-class HostModule:
-    """A loaded shared library; ``launch`` calls one kernel of it."""
-
-    def __init__(self, path: Path, plan, dtype: str, target: str):
-        self.lib = ctypes.CDLL(str(path))
-        self.target = target
-        self.functions = {}
-        for kernel in plan.kernels.values():
-            fn = getattr(self.lib, kernel_symbol(kernel, dtype, target))
-            grid = [ctypes.c_uint, ctypes.c_uint] if target == "cuda_emulated" else []
-            fn.argtypes = grid + ARGTYPES[plan.abi]
-            fn.restype = None
-            self.functions[kernel.name] = fn
-
-    def launch(self, kernel, args: list[int], grid: int, block: int) -> None:
-        fn = self.functions[kernel.name]
-        if self.target == "cuda_emulated":
-            fn(grid, block, *args)
-        else:
-            fn(*args)
+def load(path: Path, kernel, dtype: str, target: str):
+    """The kernel's entry point in the shared library at ``path``, as ``fn(args, grid,
+    block)``: the arguments are packed into the kernel's argument struct, passed by
+    pointer (the CPU target ignores the grid)."""
+    fn = getattr(ctypes.CDLL(str(path)), kernel_symbol(kernel, dtype, target))
+    grid = [ctypes.c_uint, ctypes.c_uint] if target == "cuda_emulated" else []
+    fn.argtypes = grid + [ctypes.c_void_p]
+    fn.restype = None
+    struct = args_struct(kernel.params)
+    if target == "cuda_emulated":
+        return lambda args, blocks, threads: fn(blocks, threads, ctypes.byref(struct(*args)))
+    return lambda args, blocks, threads: fn(ctypes.byref(struct(*args)))

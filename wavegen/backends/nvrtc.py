@@ -2,6 +2,10 @@
 
 The same function compiles kernels for the CUDA target and checks every generated CUDA
 source in CI (the ``nvidia-cuda-nvrtc`` wheel ships the library; no driver is needed).
+
+An NVRTC newer than the driver's CUDA version makes cubins the driver cannot load, so the
+candidates (the machine's toolkit first, then the pip wheels, CUDA 12's and CUDA 13's
+layouts) are tried in order and any newer than the driver is skipped.
 """
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import ctypes
 import functools
 import glob
 import os
+from typing import Callable, Iterable
 
 
 class NvrtcUnavailable(RuntimeError):
@@ -17,7 +22,7 @@ class NvrtcUnavailable(RuntimeError):
 
 def _candidates():
     """The machine's CUDA toolkit first (it matches the driver that will load the cubins),
-    the pip wheel last (CI and machines without a toolkit)."""
+    the pip wheels last (CI and machines without a toolkit)."""
     for var in ("CUDA_PATH", "CUDA_HOME"):
         if os.environ.get(var):
             yield from sorted(glob.glob(os.path.join(os.environ[var], "lib64", "libnvrtc.so*")))
@@ -25,35 +30,76 @@ def _candidates():
     yield from sorted(glob.glob("/usr/local/cuda-*/lib64/libnvrtc.so*"), reverse=True)
     yield from ("libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12")
     try:
-        import nvidia.cuda_nvrtc as wheel
-        for base in wheel.__path__:
-            yield from sorted(glob.glob(os.path.join(base, "lib", "libnvrtc.so*")))
+        import nvidia
     except ImportError:
-        pass
+        return
+    for base in nvidia.__path__:
+        # nvidia-cuda-nvrtc-cu12: nvidia/cuda_nvrtc/lib; the CUDA 13 wheel: nvidia/cu13/lib.
+        for layout in ("cuda_nvrtc", "cu13"):
+            yield from sorted(glob.glob(os.path.join(base, layout, "lib", "libnvrtc.so*")))
+
+
+def _usable(path: str) -> bool:
+    name = os.path.basename(path)
+    return "builtins" not in name and ".alt." not in name
+
+
+def _version_of(lib) -> tuple[int, int]:
+    major, minor = ctypes.c_int(), ctypes.c_int()
+    result = lib.nvrtcVersion(ctypes.byref(major), ctypes.byref(minor))
+    if result != 0:
+        raise OSError(f"nvrtcVersion failed ({result})")
+    return major.value, minor.value
+
+
+def select(candidates: Iterable[str], load: Callable, version_of: Callable,
+           driver: tuple[int, int] | None):
+    """The first candidate that loads and is no newer than ``driver`` (the driver's CUDA
+    version; None: no driver, any NVRTC will do); raises NvrtcUnavailable naming what was
+    tried and why each was passed over."""
+    passed = []
+    for path in candidates:
+        if not _usable(path):
+            continue
+        try:
+            lib = load(path)
+            version = version_of(lib)
+        except OSError as exc:
+            passed.append(f"{path}: {exc}")
+            continue
+        if driver is not None and version > driver:
+            passed.append(f"{path}: NVRTC {version[0]}.{version[1]} is newer than the "
+                          f"driver's CUDA {driver[0]}.{driver[1]}")
+            continue
+        return lib
+    raise NvrtcUnavailable("no usable NVRTC was found; install one no newer than the driver "
+                           "(`pip install nvidia-cuda-nvrtc-cu12`, or CuPy's CUDA toolkit). "
+                           "Tried: " + "; ".join(passed[-4:]))
+
+
+@functools.lru_cache(maxsize=None)
+def driver_version() -> tuple[int, int] | None:
+    """The CUDA version the installed driver supports (cuDriverGetVersion), or None where
+    there is no driver."""
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return None
+    value = ctypes.c_int()
+    if cuda.cuDriverGetVersion(ctypes.byref(value)) != 0:
+        return None
+    return value.value // 1000, value.value % 1000 // 10
 
 
 @functools.lru_cache(maxsize=None)
 def library() -> ctypes.CDLL:
-    errors = []
-    for path in _candidates():
-        if "builtins" in os.path.basename(path) or ".alt." in os.path.basename(path):
-            continue
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError as exc:
-            errors.append(f"{path}: {exc}")
-            continue
-        lib.nvrtcGetErrorString.restype = ctypes.c_char_p
-        return lib
-    raise NvrtcUnavailable("NVRTC was not found; install it with `pip install "
-                           "nvidia-cuda-nvrtc-cu12` (or CuPy's CUDA toolkit). Tried: "
-                           + "; ".join(errors[-3:]))
+    lib = select(_candidates(), ctypes.CDLL, _version_of, driver_version())
+    lib.nvrtcGetErrorString.restype = ctypes.c_char_p
+    return lib
 
 
 def version() -> tuple[int, int]:
-    major, minor = ctypes.c_int(), ctypes.c_int()
-    _check(library().nvrtcVersion(ctypes.byref(major), ctypes.byref(minor)), "nvrtcVersion")
-    return major.value, minor.value
+    return _version_of(library())
 
 
 def _check(result: int, what: str, log: str = ""):

@@ -1,1 +1,0 @@
-# Package marker: the Jinja templates ship inside the wheel as wavegen.templates.

@@ -1,0 +1,139 @@
+"""Stage 4: the artifact, a plan's kernels compiled for one target, dtype and device.
+
+Every kernel is its own translation unit and its own cache entry, keyed by the kernel
+itself (not the spec): specs that share a kernel (a DWT with other level counts, a
+scattering network with another J, a transform and its adjoint) share its binary, and a
+call compiles only the kernels it launches, all of them at once on every core. Compiles
+log one line each (logger ``wavegen``) and, past a second, show progress on a terminal.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from . import cache, render
+
+log = logging.getLogger("wavegen")
+
+
+class Artifact:
+    """The kernels of ``plan`` for ``target`` and ``dtype`` (and, on CUDA, a device):
+    ``ensure`` compiles or loads the ones a call needs, ``launch`` runs one."""
+
+    def __init__(self, plan, target: str, dtype: str, device_index: int | None = None):
+        from .backends import cuda, host
+        self.plan, self.target, self.dtype = plan, target, dtype
+        if target == "cuda":
+            self.toolchain = cuda.toolchain(device_index)
+            self._compile = functools.partial(cuda.compile_cubin, device_index)
+            self._load = functools.partial(cuda.load, device_index=device_index)
+            self.suffix = ".cu"
+        else:
+            self.toolchain = host.toolchain(target)
+            self._compile = functools.partial(host.compile_library, target)
+            self._load = functools.partial(host.load, target=target)
+            self.suffix = ".cpp"
+        self.functions = {}
+        self._lock = threading.Lock()
+
+    def ensure(self, kernels) -> None:
+        """Compile (in parallel) or load from the cache every kernel not loaded yet."""
+        missing = [k for k in dict.fromkeys(kernels) if k.name not in self.functions]
+        if not missing:
+            return
+        with self._lock:
+            missing = [k for k in missing if k.name not in self.functions]
+            if not missing:
+                return
+            with _Progress(f"{len(missing)} kernel(s) of {self.plan.library_name} for "
+                           f"{self.target} {self.dtype}"):
+                with ThreadPoolExecutor(max_workers=min(len(missing), os.cpu_count() or 1)) \
+                        as pool:
+                    paths = list(pool.map(self._fetch, missing))
+            for kernel, path in zip(missing, paths):
+                self.functions[kernel.name] = self._load(path, kernel, self.dtype)
+
+    def ensure_all(self) -> None:
+        """Every kernel of the plan's library (both directions): ahead-of-time builds."""
+        self.ensure(self.plan.library_kernels.values())
+
+    def _fetch(self, kernel):
+        material = dict(kernel=dataclasses.asdict(kernel),
+                        kernel_templates=self.plan.kernel_templates,
+                        target=self.target, dtype=self.dtype,
+                        templates=render.templates_digest(), code=cache.code_digest(),
+                        toolchain=self.toolchain)
+        # Named after the kernel alone (the key is the kernel too): another spec finds it.
+        name = f"{kernel.name}_{self.target}_{self.dtype}"
+        start = time.perf_counter()
+        path, compiled = cache.fetch(
+            name, material, lambda: render.render_kernel(self.plan.kernel_templates, kernel,
+                                                         self.target, self.dtype),
+            self.suffix, self._compile, first_use=self.plan.library_name)
+        if compiled:
+            log.info("compiled %s (%s) for %s %s in %.1f s; cached in %s", kernel.name,
+                     self.plan.library_name, self.target, self.dtype,
+                     time.perf_counter() - start, path.parent)
+        return path
+
+    def launch(self, kernel, args: list, grid: int, block: int) -> None:
+        function = self.functions.get(kernel.name)
+        if function is None:
+            self.ensure([kernel])
+            function = self.functions[kernel.name]
+        function(args, grid, block)
+
+
+def current_material(target: str) -> dict | None:
+    """What a cache entry for ``target`` built now would record besides its kernel: the
+    code and templates digests and the toolchain (None for CUDA without a GPU, which
+    cannot tell its toolchain)."""
+    from .backends import cuda, host
+    if target == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            return None
+        toolchain = cuda.toolchain(0)
+    else:
+        toolchain = host.toolchain(target)
+    return dict(code=cache.code_digest(), templates=render.templates_digest(),
+                toolchain=toolchain)
+
+
+class _Progress:
+    """After a second of compiling, a line on a terminal's stderr that counts the seconds;
+    it is cleared when the compile ends."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self._done = threading.Event()
+
+    def __enter__(self):
+        if sys.stderr.isatty():
+            self._thread = threading.Thread(target=self._show, daemon=True)
+            self._thread.start()
+        return self
+
+    def _show(self):
+        start = time.perf_counter()
+        shown = False
+        while not self._done.wait(1.0):
+            shown = True
+            sys.stderr.write(f"\rwavegen: compiling {self.what}... "
+                             f"{time.perf_counter() - start:.0f} s")
+            sys.stderr.flush()
+        if shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+    def __exit__(self, *exc):
+        self._done.set()
+        if hasattr(self, "_thread"):
+            self._thread.join()
+        return False
