@@ -106,13 +106,10 @@ def main():
     result = {"benchmark": "dtcwt2d", "device": device, "shape": shape, "dtype": "float32",
               "rounds": rounds, "statistic": "median", "copy_bandwidth_GBps": bandwidth / 1e9,
               "machine": common.machine(device), "rows": rows}
-    write(result)
+    write(result, args)
 
 
-def write(result: dict):
-    common.RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = common.result_stem(result)
-    (common.RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1))
+def write(result: dict, args):
     m = result["machine"]
     peers = ["pytorch_wavelets", "dtcwt"]
     lines = [f"# wavegen dtcwt2d benchmark: {result['device']}", "",
@@ -129,8 +126,7 @@ def write(result: dict):
                  for p in peers]
         lines.append(f"| {r['biort']}/{r['qshift']} | {r['levels']} | {r['pass']} | "
                      f"{r['wavegen_ms']:.2f} | {r['over_floor']:.1f} | " + " | ".join(cells) + " |")
-    (common.RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    common.save(result, lines, args)
 
 
 if __name__ == "__main__":

@@ -104,7 +104,7 @@ def main():
               "rounds": rounds, "statistic": "median", "machine": common.machine(device),
               "input_MiB": x.numel() * x.element_size() / 2 ** 20, "rows": rows,
               "goals": goals(rows)}
-    write(result)
+    write(result, args)
 
 
 def goals(rows) -> list[dict]:
@@ -125,10 +125,7 @@ def goals(rows) -> list[dict]:
     return out
 
 
-def write(result: dict):
-    common.RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = common.result_stem(result)
-    (common.RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1))
+def write(result: dict, args):
     m = result["machine"]
     lines = [f"# wavegen scatter2d benchmark: {result['device']}", "",
              f"Machine: {m.get('gpu') or m['cpu']} ({m['threads']} torch threads), torch "
@@ -146,8 +143,7 @@ def write(result: dict):
         goal = f" (>= {g['goal_fwd+bwd_ratio']:.0f}x)" if g["goal_fwd+bwd_ratio"] else ""
         lines.append(f"| {g['wavegen']} | {g['peer']} | {g['fwd_ratio']:.1f}x | "
                      f"{g['fwd+bwd_ratio']:.1f}x{goal} | {100 * g['saved_fraction']:.2f}% |")
-    (common.RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    common.save(result, lines, args)
 
 
 if __name__ == "__main__":
