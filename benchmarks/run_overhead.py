@@ -69,8 +69,9 @@ def worker(device: str) -> dict:
 def run_worker(path: Path, device: str, cache: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(path), "WAVEGEN_CACHE_DIR": cache,
            "OMP_NUM_THREADS": "1"}
+    # From another directory: the checkout's own wavegen would shadow PYTHONPATH's.
     proc = subprocess.run([sys.executable, __file__, "--worker", "--device", device],
-                          env=env, capture_output=True, text=True, check=True)
+                          env=env, capture_output=True, text=True, check=True, cwd=cache)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

@@ -43,12 +43,13 @@ class Artifact:
         self._lock = threading.Lock()
 
     def ensure(self, kernels) -> None:
-        """Compile (in parallel) or load from the cache every kernel not loaded yet."""
-        missing = [k for k in dict.fromkeys(kernels) if k.name not in self.functions]
+        """Compile (in parallel) or load from the cache every kernel not loaded yet (by
+        name: hashing a kernel hashes its taps, and every call comes here)."""
+        missing = {k.name: k for k in kernels if k.name not in self.functions}
         if not missing:
             return
         with self._lock:
-            missing = [k for k in missing if k.name not in self.functions]
+            missing = [k for k in missing.values() if k.name not in self.functions]
             if not missing:
                 return
             with _Progress(f"{len(missing)} kernel(s) of {self.plan.library_name} for "

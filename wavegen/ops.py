@@ -66,20 +66,41 @@ run = _define("run(Tensor[] inputs, str spec, int[] geometry, str target) -> Ten
               _run, _run_fake)
 
 
-def _setup_context(ctx, inputs, output):
-    _, ctx.spec, ctx.geometry, ctx.target = inputs
+def _below_autograd(keyset, inputs, spec, geometry, target):
+    with torch._C._AutoDispatchBelowAutograd():
+        return run.redispatch(keyset & torch._C._after_autograd_keyset, inputs, spec,
+                              geometry, target)
 
 
-def _backward(ctx, grads):
-    plan = _transform(ctx.spec, ctx.target).plan
-    present = next(g for g in grads if g is not None)
-    _, outs = _shapes(plan, ctx.geometry, present.shape[:2])
-    grads = [g if g is not None else present.new_zeros(shape) for g, shape in zip(grads, outs)]
-    return run(grads, _adjoint_json(ctx.spec), ctx.geometry, ctx.target), None, None, None
+class _RunFunction(torch.autograd.Function):
+    """The autograd of ``wavegen::run``: the backward is the op on the adjoint spec. The
+    inputs are separate arguments: torch.library.register_autograd supports a Tensor[]
+    argument by flattening every argument with pytree, the geometry's ints too, which cost
+    40 us a call, more than a small transform's launches."""
+
+    @staticmethod
+    def forward(ctx, keyset, spec, geometry, target, *inputs):
+        ctx.spec, ctx.geometry, ctx.target = spec, geometry, target
+        return tuple(_below_autograd(keyset, list(inputs), spec, geometry, target))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        plan = _transform(ctx.spec, ctx.target).plan
+        present = next(g for g in grads if g is not None)
+        _, outs = _shapes(plan, ctx.geometry, present.shape[:2])
+        grads = [g if g is not None else present.new_zeros(shape)
+                 for g, shape in zip(grads, outs)]
+        return (None, None, None, None,
+                *run(grads, _adjoint_json(ctx.spec), ctx.geometry, ctx.target))
 
 
-torch.library.register_autograd("wavegen::run", _backward, setup_context=_setup_context,
-                                lib=_LIB)
+def _run_autograd(keyset, inputs, spec, geometry, target):
+    if torch.is_grad_enabled() and any(t.requires_grad for t in inputs):
+        return list(_RunFunction.apply(keyset, spec, geometry, target, *inputs))
+    return _below_autograd(keyset, inputs, spec, geometry, target)
+
+
+_LIB.impl("run", _run_autograd, "Autograd", with_keyset=True)
 
 
 def _scatter(x, spec, geometry, target):
