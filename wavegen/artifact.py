@@ -8,6 +8,7 @@ log one line each (logger ``wavegen``) and, past a second, show progress on a te
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import logging
@@ -18,13 +19,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from . import cache, render
+from .backends import args_struct
 
 log = logging.getLogger("wavegen")
+PROGRAMS = 256       # runner programs kept per artifact (the least recently used go first)
 
 
 class Artifact:
     """The kernels of ``plan`` for ``target`` and ``dtype`` (and, on CUDA, a device):
-    ``ensure`` compiles or loads the ones a call needs, ``launch`` runs one."""
+    ``ensure`` compiles or loads the ones a call needs, ``entry`` gives one's entry point;
+    ``programs`` keeps the runner's programs (runner.py) of calls it has run."""
 
     def __init__(self, plan, target: str, dtype: str, device_index: int | None = None):
         from .backends import cuda, host
@@ -40,6 +44,7 @@ class Artifact:
             self._load = functools.partial(host.load, target=target)
             self.suffix = ".cpp"
         self.functions = {}
+        self.programs = Programs()
         self._lock = threading.Lock()
 
     def ensure(self, kernels) -> None:
@@ -83,12 +88,36 @@ class Artifact:
                      time.perf_counter() - start, path.parent)
         return path
 
-    def launch(self, kernel, args: list, grid: int, block: int) -> None:
+    def entry(self, kernel) -> tuple:
+        """(the kernel's loaded entry point ``fn(packed, blocks, threads)``, its argument
+        struct), compiling or loading it if no call has yet."""
         function = self.functions.get(kernel.name)
         if function is None:
             self.ensure([kernel])
             function = self.functions[kernel.name]
-        function(args, grid, block)
+        return function, args_struct(kernel.params)
+
+
+class Programs:
+    """The runner's programs (runner.Program) of the calls an artifact ran, by what
+    determines them; past PROGRAMS the least recently used go."""
+
+    def __init__(self):
+        self._programs = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, build):
+        with self._lock:
+            program = self._programs.get(key)
+            if program is not None:
+                self._programs.move_to_end(key)
+                return program
+        program = build()
+        with self._lock:
+            self._programs[key] = program
+            if len(self._programs) > PROGRAMS:
+                self._programs.popitem(last=False)
+        return program
 
 
 def current_material(target: str) -> dict | None:

@@ -55,26 +55,26 @@ def _current_stream(device_index: int) -> int:
 
 
 def load(path: Path, kernel, dtype: str, device_index: int):
-    """The kernel in the cubin at ``path``, as ``fn(args, grid, block)``."""
+    """The kernel in the cubin at ``path``, as ``fn(packed, blocks, threads)``: ``packed``
+    is its argument struct (args_struct), passed as the launch's parameter buffer."""
     driver = cupy().cuda.driver
     with torch.cuda.device(device_index):
         torch.cuda.synchronize()               # binds the device's primary context here
         module = driver.moduleLoadData(path.read_bytes())
         function = driver.moduleGetFunction(module, kernel_symbol(kernel, dtype, "cuda"))
-    struct = args_struct(kernel.params)
-    size = ctypes.c_size_t(ctypes.sizeof(struct))
+    size = ctypes.c_size_t(ctypes.sizeof(args_struct(kernel.params)))
 
-    def launch(args, grid, block):
-        buffer = struct(*args)
-        extra = (ctypes.c_void_p * 5)(_PARAM_BUFFER_POINTER, ctypes.addressof(buffer),
+    def launch(packed, blocks, threads):
+        # The driver copies the buffer at the launch: ``packed`` may go right after.
+        extra = (ctypes.c_void_p * 5)(_PARAM_BUFFER_POINTER, ctypes.addressof(packed),
                                       _PARAM_BUFFER_SIZE, ctypes.addressof(size), _PARAM_END)
         stream = _current_stream(device_index)
         if torch.cuda.current_device() == device_index:
-            driver.launchKernel(function, grid, 1, 1, block, 1, 1, 0, stream, 0,
+            driver.launchKernel(function, blocks, 1, 1, threads, 1, 1, 0, stream, 0,
                                 ctypes.addressof(extra))
         else:
             with torch.cuda.device(device_index):
-                driver.launchKernel(function, grid, 1, 1, block, 1, 1, 0, stream, 0,
+                driver.launchKernel(function, blocks, 1, 1, threads, 1, 1, 0, stream, 0,
                                     ctypes.addressof(extra))
 
     launch.module = module                     # keeps the module referenced with its kernel

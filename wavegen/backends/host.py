@@ -11,7 +11,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from . import args_struct
 from ..render import kernel_symbol
 
 FLAGS = {
@@ -56,14 +55,13 @@ def compile_library(target: str, src: Path, out: Path) -> None:
 
 
 def load(path: Path, kernel, dtype: str, target: str):
-    """The kernel's entry point in the shared library at ``path``, as ``fn(args, grid,
-    block)``: the arguments are packed into the kernel's argument struct, passed by
+    """The kernel's entry point in the shared library at ``path``, as ``fn(packed, blocks,
+    threads)``: ``packed`` is the kernel's argument struct (args_struct), passed by
     pointer (the CPU target ignores the grid)."""
     fn = getattr(ctypes.CDLL(str(path)), kernel_symbol(kernel, dtype, target))
     grid = [ctypes.c_uint, ctypes.c_uint] if target == "cuda_emulated" else []
     fn.argtypes = grid + [ctypes.c_void_p]
     fn.restype = None
-    struct = args_struct(kernel.params)
     if target == "cuda_emulated":
-        return lambda args, blocks, threads: fn(blocks, threads, ctypes.byref(struct(*args)))
-    return lambda args, blocks, threads: fn(ctypes.byref(struct(*args)))
+        return lambda packed, blocks, threads: fn(blocks, threads, ctypes.byref(packed))
+    return lambda packed, blocks, threads: fn(ctypes.byref(packed))
