@@ -19,6 +19,13 @@ bounds. The bounds here are elementwise:
 
 Quantities travel as unit bounds (per rounding unit, per underflow floor), scaled at the
 end for the evaluations compared: (dtype, count) pairs.
+
+float16 and bfloat16 evaluations store in that type and sum in float32: a sum of n products
+errs by gamma_32(n) times its absolute sum, is rounded once to the storage type where it is
+written (u_s times its value, or half the storage type's smallest subnormal), and may read
+an extended sample that was itself rounded to storage (a halo row of the CPU's bfloat16
+column pass, which reads rows as stored: u_s times the absolute sum again). Per stage, then,
+``gamma_32(n) + 2 u_s (1 + gamma_32(n))`` and ``n eta_32 + 2 eta_s``.
 """
 from __future__ import annotations
 
@@ -33,11 +40,20 @@ UNIT_ROUNDOFF = {torch.float64: 2.0 ** -53, torch.float32: 2.0 ** -24,
                  np.dtype(np.float64): 2.0 ** -53, np.dtype(np.float32): 2.0 ** -24}
 
 
+# Storage types: (unit roundoff, half the smallest subnormal); their sums run in float32.
+STORAGE = {torch.float16: (2.0 ** -11, 2.0 ** -25), torch.bfloat16: (2.0 ** -8, 2.0 ** -134)}
+
+
 def unit_roundoff(dtype) -> float:
     return UNIT_ROUNDOFF[dtype if isinstance(dtype, torch.dtype) else np.dtype(dtype)]
 
 
 def gamma(n: int, dtype) -> float:
+    """The relative error of a sum of n products evaluated in ``dtype`` (for a storage
+    type: summed in float32 and stored, its extended inputs stored too)."""
+    if dtype in STORAGE:
+        g = gamma(n, torch.float32)
+        return g + 2 * STORAGE[dtype][0] * (1 + g)
     nu = n * unit_roundoff(dtype)
     return nu / (1 - nu)
 
@@ -47,12 +63,19 @@ def underflow(dtype) -> float:
     return {2.0 ** -53: 2.0 ** -1075, 2.0 ** -24: 2.0 ** -150}[unit_roundoff(dtype)]
 
 
+def floor(n: int, dtype) -> float:
+    """The absolute error of a sum of n products that underflows, in ``dtype``."""
+    if dtype in STORAGE:
+        return floor(n, torch.float32) + 2 * STORAGE[dtype][1]
+    return n * underflow(dtype)
+
+
 def scale_bound(unit: dict, evaluations, terms: int) -> np.ndarray:
     """An absolute bound from unit bounds (``error``: in rounding units of a sum of
     ``terms`` products, ``ones``: in underflow floors of such a sum), for the evaluations
     compared: (dtype, count) pairs."""
-    return sum(count * (gamma(terms, d) * unit["error"] + terms * underflow(d) *
-                        unit["ones"]) for d, count in evaluations)
+    return sum(count * (gamma(terms, d) * unit["error"] + floor(terms, d) * unit["ones"])
+               for d, count in evaluations)
 
 
 # -- the DWT, elementwise ------------------------------------------------------------------

@@ -48,7 +48,7 @@ def test_packed_arguments_match_every_rendered_signature(spec):
         packed = [C_TYPES[field[1]] for field in struct._fields_]
         for target, dtype in (("cuda", "float32"), ("cpu", "float64")):
             source = render.render_kernel(plan.kernel_templates, kernel, target, dtype)
-            name = f"{kernel.name}_{render.DTYPES[dtype][1]}"
+            name = f"{kernel.name}_{render.DTYPES[dtype][3]}"
             assert rendered_parameters(source, name) == packed, (kernel.name, target)
             if target == "cpu":
                 members = re.search(rf"struct {kernel.name}_args \{{([^}}]*)\}};", source)

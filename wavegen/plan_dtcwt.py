@@ -243,6 +243,7 @@ class DtcwtPlan:
     ndim = 2
     family = "dtcwt"
     kernel_templates = "dtcwt"
+    dtypes = ("float32", "float64")
     Geometry = Geometry
 
     def __init__(self, spec: Spec):

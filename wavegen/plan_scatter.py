@@ -80,6 +80,7 @@ class ScatterPlan:
     ndim = 2
     family = "scatter"
     kernel_templates = "dtcwt"
+    dtypes = ("float32", "float64")
     Geometry = Geometry
 
     def __init__(self, spec: Spec):

@@ -15,7 +15,14 @@ import jinja2
 from .plan import Plan
 
 TARGETS = ("cpu", "cuda", "cuda_emulated")
-DTYPES = {"float32": ("float", "f32"), "float64": ("double", "f64")}
+# dtype -> (storage type, accumulator type, the type the CPU's column passes read rows as,
+# symbol suffix). 2-byte storage sums in float; float16 rows are converted to float once
+# per use (by the CPU's conversion instructions, 8 at a time), bfloat16 is read as it is (its
+# conversion is a shift).
+DTYPES = {"float32": ("float", "float", "float", "f32"),
+          "float64": ("double", "double", "double", "f64"),
+          "float16": ("wg_half", "float", "float", "f16"),
+          "bfloat16": ("wg_bf16", "float", "wg_bf16", "bf16")}
 
 
 def templates_dir():
@@ -138,10 +145,11 @@ def _render(templates: str, kernels, target: str, dtype: str, identity: str,
         raise ValueError(f"unknown target {target!r}; accepted targets are {', '.join(TARGETS)}")
     if dtype not in DTYPES:
         raise ValueError(f"unsupported dtype {dtype!r}; accepted: {', '.join(DTYPES)}")
-    ctype, suffix = DTYPES[dtype]
+    storage, acc, read, suffix = DTYPES[dtype]
     view = _level_view if templates == "dtcwt" else _kernel_view
     prefix = "dtcwt_" if templates == "dtcwt" else ""
-    context = dict(kernels=[view(k) for k in kernels], dtype=ctype, suffix=suffix,
+    context = dict(kernels=[view(k) for k in kernels], storage=storage, acc=acc, read=read,
+                   suffix=suffix,
                    spec_json=identity, target=target,
                    source_key=source_key(key_text, target, dtype))
     env = _environment()
@@ -156,5 +164,5 @@ def _render(templates: str, kernels, target: str, dtype: str, identity: str,
 def kernel_symbol(kernel, dtype: str, target: str) -> str:
     """The exported name of ``kernel``'s entry point in a binary of ``target``: the host
     targets' take the packed argument struct."""
-    name = f"{kernel.name}_{DTYPES[dtype][1]}"
+    name = f"{kernel.name}_{DTYPES[dtype][3]}"
     return {"cuda": name, "cpu": name + "_packed", "cuda_emulated": "launch_" + name}[target]

@@ -11,7 +11,8 @@ from .artifact import Artifact
 from .plan import Geometry, plan as make_plan
 from .spec import Spec
 
-DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64"}
+DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64", torch.float16: "float16",
+               torch.bfloat16: "bfloat16"}
 TARGETS = ("cpu", "cuda_emulated")
 _LOCK = threading.Lock()
 
@@ -205,6 +206,11 @@ class Transform:
         return Geometry(tuple(signal), geom.details, geom.approx)
 
     def _target_for(self, tensor: torch.Tensor) -> str:
+        """The target that runs ``tensor`` (of a dtype this transform's kernels take)."""
+        if DTYPE_NAMES[tensor.dtype] not in self.plan.dtypes:
+            accepted = ", ".join(f"torch.{d}" for d in self.plan.dtypes)
+            raise TypeError(f"{self.spec.kind} takes {accepted} tensors; got {tensor.dtype} "
+                            "(half precision is not implemented for this transform yet)")
         if tensor.device.type == "cuda":
             if self.target is not None:
                 raise ValueError(f"target {self.target!r} runs on CPU tensors; got a tensor on "
@@ -259,8 +265,9 @@ def _check_tensor(t, what: str, ndim: int, spatial: int) -> torch.Tensor:
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{what} must be a torch.Tensor, got {type(t).__name__}")
     if t.dtype not in DTYPE_NAMES:
-        raise TypeError(f"{what} has dtype {t.dtype}; wavegen accepts torch.float32 and "
-                        "torch.float64 (convert integer or complex data first)")
+        raise TypeError(f"{what} has dtype {t.dtype}; wavegen accepts torch.float32, "
+                        "torch.float64, torch.float16 and torch.bfloat16 (convert integer or "
+                        "complex data first)")
     if t.dim() != ndim:
         names = {4: "(N, C, H, W)", 3: "(N, C, L)", 5: "(N, C, 3, h, w)",
                  6: "(N, C, 6, h, w, 2) (or as o_dim/ri_dim place 6 and 2)"}
