@@ -11,7 +11,8 @@ import torch
 
 import wavegen
 from wavegen.spec import MODES
-from bounds import DwtBounds, assert_within
+from bounds import DtcwtBounds, DwtBounds, assert_within
+from test_scatter import bounds_for, paths_of
 
 HALF = [torch.float16, torch.bfloat16]
 TARGETS = [None, "cuda_emulated"]
@@ -111,24 +112,76 @@ def test_autocast_runs_the_dwt_in_the_autocast_dtype(target):
         assert x.grad.dtype == torch.float32
 
 
-def test_autocast_keeps_float32_for_transforms_without_half_kernels():
-    """The DTCWT and the scattering network have no 2-byte kernels yet: under autocast they
-    run in float32 (as PyTorch's float32-list ops), with the result of a plain call."""
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("dtype", HALF)
+@pytest.mark.parametrize("biort,qshift,mode", [("near_sym_b", "qshift_b", "symmetric"),
+                                               ("legall", "qshift_a", "zero")])
+def test_dtcwt_half(biort, qshift, mode, dtype, target):
+    """The DTCWT of 2-byte x against the float64 DTCWT of the same values (float64 is held
+    to the dtcwt package in test_dtcwt), the inverse of the 2-byte coefficients against the
+    float64 inverse of the same values, and the gradient likewise."""
+    x = torch.randn(2, 3, 45, 38).to(dtype).requires_grad_()
+    t = wavegen.build(wavegen.Spec("dtcwt2d", levels=3, biort=biort, qshift=qshift,
+                                   mode=mode), target)
+    yl, yh = t(x)
+    yl64, yh64 = t(x.detach().double())
+    assert yl.dtype == dtype and all(b.dtype == dtype for b in yh)
+    bounds = DtcwtBounds(x.detach().double().numpy(), biort, qshift, 3, mode=mode)
+    both = [(dtype, 1), (torch.float64, 1)]
+    low, bands = bounds.forward(both)
+    assert_within(yl, yl64.numpy(), low, "yl")
+    for j, (a, b) in enumerate(zip(yh, yh64)):
+        assert_within(a, b.numpy(), bands[j], f"yh[{j}]")
+    coefficients = [yl.detach()] + [b.detach() for b in yh]
+    xr = t.inverse()(coefficients[0], coefficients[1:])
+    assert xr.dtype == dtype
+    assert_within(xr, t.inverse()(coefficients[0].double(),
+                                  [b.double() for b in coefficients[1:]]).numpy(),
+                  bounds.synthesis_of(coefficients[0].double().numpy(),
+                                      [b.double().numpy() for b in coefficients[1:]], both),
+                  "inverse")
+    gl, gh = torch.randn_like(yl), [torch.randn_like(b) for b in yh]
+    torch.autograd.backward([yl, *yh], [gl, *gh])
+    assert x.grad.dtype == dtype
+    expected = t.adjoint()(gl.double(), [g.double() for g in gh], signal_size=(45, 38))
+    assert_within(x.grad, expected.numpy(), bounds.gradient(
+        gl.double().numpy(), [g.double().numpy() for g in gh], both), "gradient")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("dtype", HALF)
+@pytest.mark.parametrize("layer", ["ScatLayer", "ScatLayerj2"])
+def test_scattering_half(layer, dtype, target):
+    """The scattering network of 2-byte x against the float64 network of the same values,
+    outputs and gradients (the bound includes the phase's conditioning near the origin)."""
+    from wavegen import nn
+    spec = getattr(nn, layer)(magbias=1e-2).spec
+    network = wavegen.build(spec, target)
+    x = torch.randn(2, 3, 30, 34).to(dtype).requires_grad_()
+    x64 = x.detach().double().requires_grad_()
+    z, z64 = network(x), network(x64)
+    assert z.dtype == dtype
+    bounds = bounds_for(spec, x64.detach(), [(dtype, 1), (torch.float64, 1)])
+    paths = paths_of(spec)
+    assert_within(z, z64.detach().numpy(), bounds.output(paths), "values")
+    g = torch.randn_like(z)
+    grad, = torch.autograd.grad(z, x, g)
+    expected, = torch.autograd.grad(z64, x64, g.double())
+    assert grad.dtype == dtype
+    assert_within(grad, expected.numpy(), bounds.gradient(g.double(), paths), "gradients")
+
+
+@pytest.mark.parametrize("dtype", HALF)
+def test_autocast_runs_the_dtcwt_and_scattering_in_the_autocast_dtype(dtype):
     from wavegen.nn import DTCWTForward, ScatLayerj2
     x = torch.randn(2, 3, 16, 16)
     for layer in (DTCWTForward(J=2), ScatLayerj2()):
-        plain = layer(x)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=dtype):
             cast = layer(x)
-        plain, cast = (plain[0], cast[0]) if isinstance(plain, tuple) else (plain, cast)
-        assert cast.dtype == torch.float32 and torch.equal(cast, plain)
-
-
-def test_half_refused_where_not_implemented():
-    from wavegen.nn import ScatLayer
-    with pytest.raises(TypeError, match="scatter2d takes torch.float32, torch.float64 "
-                                        "tensors; got torch.float16"):
-        ScatLayer()(torch.randn(1, 3, 16, 16, dtype=torch.float16))
+        expected = layer(x.to(dtype))
+        cast, expected = (cast[0], expected[0]) if isinstance(cast, tuple) else \
+            (cast, expected)
+        assert cast.dtype == dtype and torch.equal(cast, expected)
 
 
 @pytest.mark.parametrize("flags", [[], ["-mf16c"]])
@@ -143,12 +196,11 @@ def test_storage_conversions_are_torchs(dtype, flags, tmp_path):
     from wavegen import render
     from wavegen.backends import host
     storage = render.DTYPES[{torch.float16: "float16", torch.bfloat16: "bfloat16"}[dtype]][0]
-    header = render._environment().get_template("storage.h.j2").render(storage=storage)
+    env = render._environment()
+    header = env.get_template("storage.h.j2").render(storage=storage) + \
+        env.get_template("host_rows.h").render()
     src = tmp_path / "convert.cpp"
     src.write_text("#define WG_FN static inline\ntypedef long long wg_int;\n" + header + f"""
-template <typename D, typename Src> void wg_convert(D* dst, const Src* src, wg_int n) {{
-  for (wg_int i = 0; i < n; ++i) dst[i] = src[i];
-}}
 extern "C" void down(const float* x, unsigned short* y, wg_int n) {{
   for (wg_int i = 0; i < n; ++i) {{ {storage} s; s = x[i]; y[i] = s.bits; }}
 }}

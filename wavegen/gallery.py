@@ -9,22 +9,29 @@ from .plan import plan
 from .render import render
 from .spec import Spec
 
+_SCATTER = Spec("scatter2d", biort="near_sym_a", qshift="qshift_a", levels=2, order=2)
+# (spec, targets, dtype): float32, and 2-byte storage where it changes the code most.
 CANONICAL = [
-    (Spec("dwt2d", "db4", 3, "symmetric"), ("cuda", "cpu")),
-    (Spec("dwt2d", "db4", 3, "symmetric").adjoint(), ("cuda", "cpu")),
-    (Spec("idwt2d", "db4", 3, "symmetric"), ("cuda",)),
-    (Spec("dwt1d", "sym3", 2, "antireflect"), ("cuda",)),
-    (Spec("dtcwt2d", biort="near_sym_a", qshift="qshift_a", levels=2), ("cuda", "cpu")),
-    (Spec("idtcwt2d", biort="near_sym_a", qshift="qshift_a", levels=2), ("cuda", "cpu")),
-    (Spec("scatter2d", biort="near_sym_a", qshift="qshift_a", levels=2, order=2), ("cuda",)),
+    (Spec("dwt2d", "db4", 3, "symmetric"), ("cuda", "cpu"), "float32"),
+    (Spec("dwt2d", "db4", 3, "symmetric").adjoint(), ("cuda", "cpu"), "float32"),
+    (Spec("idwt2d", "db4", 3, "symmetric"), ("cuda",), "float32"),
+    (Spec("dwt1d", "sym3", 2, "antireflect"), ("cuda",), "float32"),
+    (Spec("dtcwt2d", biort="near_sym_a", qshift="qshift_a", levels=2), ("cuda", "cpu"),
+     "float32"),
+    (Spec("idtcwt2d", biort="near_sym_a", qshift="qshift_a", levels=2), ("cuda", "cpu"),
+     "float32"),
+    (_SCATTER, ("cuda", "cpu"), "float32"),
+    (_SCATTER, ("cuda",), "bfloat16"),
+    (Spec("dwt2d", "db4", 3, "symmetric"), ("cpu",), "float16"),
 ]
 SUFFIX = {"cuda": ".cu", "cpu": ".cpp"}
 
 
 def sources() -> dict[str, str]:
-    """File name -> rendered text, for every canonical spec and target (float32)."""
-    return {f"{spec.readable_name()}{SUFFIX[target]}": render(plan(spec), target, "float32")
-            for spec, targets in CANONICAL for target in targets}
+    """File name -> rendered text, for every canonical spec, target and dtype."""
+    return {f"{spec.readable_name()}{'' if dtype == 'float32' else '_' + dtype}"
+            f"{SUFFIX[target]}": render(plan(spec), target, dtype)
+            for spec, targets, dtype in CANONICAL for target in targets}
 
 
 def write(directory: Path) -> list[str]:

@@ -103,37 +103,26 @@ def _run_autograd(keyset, inputs, spec, geometry, target):
 _LIB.impl("run", _run_autograd, "Autograd", with_keyset=True)
 
 
-def _autocast_dtype(device_type: str, spec: str, target: str) -> torch.dtype:
-    """What autocast runs a spec in: the autocast dtype where the spec's kernels take it
-    (as PyTorch's convolutions), else float32 (as PyTorch's float32-list ops)."""
-    from .transform import DTYPE_NAMES
-    dtype = torch.get_autocast_dtype(device_type)
-    return dtype if DTYPE_NAMES[dtype] in _transform(spec, target).plan.dtypes else \
-        torch.float32
-
-
-def _register_autocast(name: str, tensors: int):
-    """Autocast for op ``name``, whose first ``tensors`` arguments are tensors or tensor
-    lists: floating tensors other than float64 are cast (the cast is differentiable), then
-    the op runs with autocast off."""
+def _register_autocast(name: str):
+    """Autocast for op ``name``, whose first argument is a tensor or a tensor list, as for
+    PyTorch's convolutions: floating tensors other than float64 are cast to the autocast
+    dtype (the cast is differentiable), then the op runs with autocast off."""
     op = getattr(torch.ops.wavegen, name).default
     for device_type, key in (("cpu", "AutocastCPU"), ("cuda", "AutocastCUDA")):
-        def kernel(*args, device_type=device_type, key=key):
-            spec, target = args[tensors], args[tensors + 2]
-            dtype = _autocast_dtype(device_type, spec, target)
+        def kernel(tensors, *args, device_type=device_type, key=key):
+            dtype = torch.get_autocast_dtype(device_type)
 
             def cast(t):
-                if isinstance(t, (list, tuple)):
-                    return [cast(u) for u in t]
                 return t.to(dtype) if t.is_floating_point() and t.dtype != torch.float64 \
                     else t
+            tensors = [cast(t) for t in tensors] if isinstance(tensors, list) else cast(tensors)
             with torch._C._ExcludeDispatchKeyGuard(
                     torch._C.DispatchKeySet(getattr(torch._C.DispatchKey, key))):
-                return op(*[cast(a) for a in args[:tensors]], *args[tensors:])
+                return op(tensors, *args)
         _LIB.impl(name, kernel, key)
 
 
-_register_autocast("run", 1)
+_register_autocast("run")
 
 
 def _scatter(x, spec, geometry, target):
@@ -171,7 +160,7 @@ def _scatter_backward(ctx, grad):
 
 torch.library.register_autograd("wavegen::scatter", _scatter_backward,
                                 setup_context=_scatter_setup_context, lib=_LIB)
-_register_autocast("scatter", 1)
+_register_autocast("scatter")
 
 
 def _scatter_backward_setup_context(ctx, inputs, output):

@@ -226,7 +226,6 @@ class Plan:
     """The plan of one spec: its kernels and, per geometry, its schedule."""
     family = "dwt"
     kernel_templates = "dwt"     # the templates that render its kernels (render.py)
-    dtypes = ("float32", "float64", "float16", "bfloat16")   # storage types its kernels take
     Geometry = Geometry
 
     def __init__(self, spec: Spec):

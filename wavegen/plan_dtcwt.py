@@ -243,7 +243,6 @@ class DtcwtPlan:
     ndim = 2
     family = "dtcwt"
     kernel_templates = "dtcwt"
-    dtypes = ("float32", "float64")
     Geometry = Geometry
 
     def __init__(self, spec: Spec):

@@ -80,7 +80,6 @@ class ScatterPlan:
     ndim = 2
     family = "scatter"
     kernel_templates = "dtcwt"
-    dtypes = ("float32", "float64")
     Geometry = Geometry
 
     def __init__(self, spec: Spec):

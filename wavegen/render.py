@@ -103,6 +103,7 @@ def _level_view(kernel) -> dict:
                                      for pc in (0, 1) for t in view["taps"][g][pc]
                                      if t["comp"] == a] for a in range(A)]
                        for f, pr in view["lines"]}
+    view["max_row_taps"] = max(len(view["taps"][f][ph]) for f, ph in view["lines"])
     view["max_terms"] = max(len(t) for g in view["gathers"].values() for t in g) \
         if kernel.direction == "adjoint" else \
         max(len(t) for r in view["taps"].values() for t in r)
