@@ -11,9 +11,12 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import hashlib
 import logging
 import os
 import sys
+import warnings
+from pathlib import Path
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -70,17 +73,20 @@ class Artifact:
         self.ensure(self.plan.library_kernels.values())
 
     def _fetch(self, kernel):
-        material = dict(kernel=dataclasses.asdict(kernel),
-                        kernel_templates=self.plan.kernel_templates,
+        templates = self.plan.kernel_templates
+        material = dict(kernel=dataclasses.asdict(kernel), kernel_templates=templates,
                         target=self.target, dtype=self.dtype,
-                        templates=render.templates_digest(), code=cache.code_digest(),
-                        toolchain=self.toolchain)
+                        templates=render.templates_digest(templates, self.target),
+                        code=cache.code_digest(), toolchain=self.toolchain)
         # Named after the kernel alone (the key is the kernel too): another spec finds it.
         name = f"{kernel.name}_{self.target}_{self.dtype}"
+        override = _override(name + self.suffix)
+        if override is not None:      # its own entry: never mixed with the generated one
+            material["override"] = hashlib.sha256(override.encode()).hexdigest()
         start = time.perf_counter()
         path, compiled = cache.fetch(
-            name, material, lambda: render.render_kernel(self.plan.kernel_templates, kernel,
-                                                         self.target, self.dtype),
+            name, material, lambda: override if override is not None else
+            render.render_kernel(templates, kernel, self.target, self.dtype),
             self.suffix, self._compile, first_use=self.plan.library_name)
         if compiled:
             log.info("compiled %s (%s) for %s %s in %.1f s; cached in %s", kernel.name,
@@ -120,11 +126,26 @@ class Programs:
         return program
 
 
-def current_material(target: str) -> dict | None:
-    """What a cache entry for ``target`` built now would record besides its kernel: the
-    code and templates digests and the toolchain (None for CUDA without a GPU, which
-    cannot tell its toolchain)."""
+def _override(file_name: str) -> str | None:
+    """The hand-edited source for a kernel's translation unit, where WAVEGEN_KERNEL_OVERRIDE
+    names a directory holding ``file_name`` (``<kernel>_<target>_<dtype>.cpp`` or ``.cu``,
+    the name of its cache entry less the key): compiled instead of the rendered source, with
+    a warning."""
+    directory = os.environ.get("WAVEGEN_KERNEL_OVERRIDE")
+    path = Path(directory) / file_name if directory else None
+    if path is None or not path.is_file():
+        return None
+    warnings.warn(f"wavegen: compiling {path} instead of the generated source "
+                  "(WAVEGEN_KERNEL_OVERRIDE)", stacklevel=2)
+    return path.read_text()
+
+
+def current_material(material: dict) -> dict | None:
+    """What an entry like ``material`` (its target and kernel family) built now would
+    record besides its kernel: the code and templates digests and the toolchain (None for
+    CUDA without a GPU, which cannot tell its toolchain)."""
     from .backends import cuda, host
+    target = material.get("target")
     if target == "cuda":
         import torch
         if not torch.cuda.is_available():
@@ -132,7 +153,9 @@ def current_material(target: str) -> dict | None:
         toolchain = cuda.toolchain(0)
     else:
         toolchain = host.toolchain(target)
-    return dict(code=cache.code_digest(), templates=render.templates_digest(),
+    return dict(code=cache.code_digest(),
+                templates=render.templates_digest(material.get("kernel_templates", "dwt"),
+                                                  target),
                 toolchain=toolchain)
 
 

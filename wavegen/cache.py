@@ -116,11 +116,11 @@ def fetch(name: str, material: dict, source: Callable[[], str], suffix: str,
     return binary, True
 
 
-def entries(current: Callable[[str], dict] | None = None) -> list[dict]:
+def entries(current: Callable[[dict], dict] | None = None) -> list[dict]:
     """Every entry: its path, name, target, dtype, size, creation and last use, whether it
     is complete, and whether it is stale, i.e. built by another code digest, templates or
-    toolchain (``current(target)`` gives this machine's material for a target, or None
-    where it cannot tell, e.g. CUDA without a GPU)."""
+    toolchain (``current(material)`` gives what this machine would record for an entry of
+    that target and family, or None where it cannot tell, e.g. CUDA without a GPU)."""
     root = cache_root()
     found = []
     if not root.is_dir():
@@ -139,7 +139,7 @@ def entries(current: Callable[[str], dict] | None = None) -> list[dict]:
                    first_use=meta.get("first_use", ""), bytes=size,
                    target=material.get("target"), dtype=material.get("dtype"),
                    created=meta.get("created"), used=used, valid=bool(meta), stale=None)
-        now = current(row["target"]) if current and meta else None
+        now = current(material) if current and meta else None
         if now is not None:
             row["stale"] = [k for k, v in now.items() if material.get(k) != v]
         found.append(row)

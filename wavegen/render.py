@@ -9,6 +9,7 @@ import functools
 import hashlib
 import importlib.resources
 import json
+import re
 
 import jinja2
 
@@ -41,13 +42,32 @@ def _environment() -> jinja2.Environment:
                               keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
 
 
+_INCLUDES = re.compile(r'{%-?\s*(?:include|import|from)\s+"([^"]+)"')
+
+
+def entry_templates(templates: str, target: str) -> list[str]:
+    """The templates that render a family's kernels ('dwt' or 'dtcwt') for a target."""
+    prefix = "dtcwt_" if templates == "dtcwt" else ""
+    if target == "cuda_emulated":
+        return [prefix + "cuda.cu.j2", "cuda_emulated.cpp.j2"]
+    return [prefix + ("cpu.cpp.j2" if target == "cpu" else "cuda.cu.j2")]
+
+
 @functools.lru_cache(maxsize=None)
-def templates_digest() -> str:
+def templates_digest(templates: str, target: str) -> str:
+    """Digest of the template files a family's kernels for ``target`` are rendered from
+    (the entry templates and what they include or import): editing one template changes
+    only the sources, cache keys and gallery files that use it."""
+    names, queue = set(), entry_templates(templates, target)
+    while queue:
+        name = queue.pop()
+        if name not in names:
+            names.add(name)
+            queue += _INCLUDES.findall((templates_dir() / name).read_text())
     h = hashlib.sha256()
-    for path in sorted(templates_dir().iterdir(), key=lambda p: p.name):
-        if path.name.endswith((".j2", ".h")):
-            h.update(path.name.encode())
-            h.update(path.read_bytes())
+    for name in sorted(names):
+        h.update(name.encode())
+        h.update((templates_dir() / name).read_bytes())
     return h.hexdigest()
 
 
@@ -119,10 +139,11 @@ def plan_json(plan: Plan) -> str:
                       sort_keys=True)
 
 
-def source_key(identity: str, target: str, dtype: str) -> str:
+def source_key(identity: str, templates: str, target: str, dtype: str) -> str:
     """Identity of a rendered source: what it renders (a plan's or a kernel's JSON), the
-    target, the element type and the templates."""
-    return hashlib.sha256(json.dumps([identity, target, dtype, templates_digest()])
+    target, the dtype and the templates it is rendered from."""
+    return hashlib.sha256(json.dumps([identity, target, dtype,
+                                      templates_digest(templates, target)])
                           .encode()).hexdigest()
 
 
@@ -130,36 +151,36 @@ def render(plan: Plan, target: str, dtype: str = "float32") -> str:
     """The source of the plan's whole library (every kernel, both directions), for reading
     and the gallery; a build compiles each kernel apart (render_kernel)."""
     return _render(plan.kernel_templates, list(plan.library_kernels.values()), target, dtype,
-                   plan.library_json, plan_json(plan))
+                   plan.spec.readable_name(), plan_json(plan))
 
 
 def render_kernel(templates: str, kernel, target: str, dtype: str) -> str:
     """The translation unit of one kernel: a function of the kernel alone, so that every
     spec that uses the kernel shares its binary."""
     identity = json.dumps(dataclasses.asdict(kernel), sort_keys=True)
-    return _render(templates, [kernel], target, dtype, identity, identity)
+    return _render(templates, [kernel], target, dtype, f"{templates} kernel", identity)
 
 
-def _render(templates: str, kernels, target: str, dtype: str, identity: str,
+def _render(templates: str, kernels, target: str, dtype: str, title: str,
             key_text: str) -> str:
+    """The source of ``kernels``; its header names ``title`` (what it is), the kernels, the
+    target and types, and the source key of ``key_text`` (the JSON it renders, which the
+    cache keeps in the entry's meta.json)."""
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; accepted targets are {', '.join(TARGETS)}")
     if dtype not in DTYPES:
         raise ValueError(f"unsupported dtype {dtype!r}; accepted: {', '.join(DTYPES)}")
     storage, acc, read, suffix = DTYPES[dtype]
     view = _level_view if templates == "dtcwt" else _kernel_view
-    prefix = "dtcwt_" if templates == "dtcwt" else ""
     context = dict(kernels=[view(k) for k in kernels], storage=storage, acc=acc, read=read,
-                   suffix=suffix,
-                   spec_json=identity, target=target,
-                   source_key=source_key(key_text, target, dtype))
+                   suffix=suffix, title=title, dtype=dtype, target=target,
+                   source_key=source_key(key_text, templates, target, dtype))
     env = _environment()
-    if target == "cuda_emulated":
-        context["cuda_source"] = env.get_template(prefix + "cuda.cu.j2").render(
+    entry = entry_templates(templates, target)
+    if target == "cuda_emulated":     # the CUDA source, inside the emulation's host shell
+        context["cuda_source"] = env.get_template(entry[0]).render(
             **{**context, "target": "cuda"})
-        return env.get_template("cuda_emulated.cpp.j2").render(**context)
-    name = "cpu.cpp.j2" if target == "cpu" else "cuda.cu.j2"
-    return env.get_template(prefix + name).render(**context)
+    return env.get_template(entry[-1]).render(**context)
 
 
 def kernel_symbol(kernel, dtype: str, target: str) -> str:
