@@ -10,6 +10,7 @@ gradients); a level above ``dwt_max_level`` warns as PyWavelets does.
 from __future__ import annotations
 
 import math
+import operator
 
 import torch
 
@@ -91,14 +92,17 @@ class _Batch:
         return t.reshape(*self.lead, *spatial).movedim(self.last, self.axes)
 
 
-def _check_level(level, sizes, wavelet) -> int | None:
+def _check_level(level, sizes, wavelet) -> int:
     """PyWavelets' level rule: None is the largest level every axis allows, below 0 is an
     error (0 is the identity)."""
     if level is None:
         bank = Spec("dwt2d" if len(sizes) == 2 else "dwt1d", wavelet, 1).banks
         return min(max_level(n, b.length) for n, b in zip(sizes, bank))
-    if not isinstance(level, int) or isinstance(level, bool):
-        raise TypeError(f"level must be an int or None, got {type(level).__name__}")
+    try:
+        level = operator.index(level)          # an int, or a NumPy integer
+    except TypeError:
+        raise TypeError(f"level must be an integer or None, got {type(level).__name__}") \
+            from None
     if level < 0:
         raise ValueError(f"level value of {level} is too low; the minimum level is 0")
     return level
