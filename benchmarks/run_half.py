@@ -73,7 +73,7 @@ def main():
             for dname, dtype in DTYPES.items():          # interleaved
                 x = torch.randn(shape, device=device, dtype=dtype)
                 f = common.timed(lambda: forward(x), device)
-                b = common.timed(common.forward_backward(lambda u: forward(u), x), device)
+                b = common.timed(common.forward_backward(forward, x), device)
                 if r:
                     samples[(dname, "fwd")].append(f)
                     samples[(dname, "fwd+bwd")].append(b)

@@ -12,16 +12,11 @@ import torch
 import wavegen
 from wavegen.spec import MODES
 from bounds import DtcwtBounds, DwtBounds, assert_within
+from test_functional import quiet
 from test_scatter import bounds_for, paths_of
 
 HALF = [torch.float16, torch.bfloat16]
 TARGETS = [None, "cuda_emulated"]
-
-
-def _pywt(fn, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fn(*args, **kwargs)
 
 
 def check(kind, x, wavelet, mode, levels, target):
@@ -36,7 +31,7 @@ def check(kind, x, wavelet, mode, levels, target):
         warnings.simplefilter("ignore")
         yl, yh = t(x)
         bounds = DwtBounds(x.detach().double().numpy(), wavelet, mode, levels, x.dtype, ndim)
-    ref = _pywt(dec, x.detach().double().numpy(), wavelet, mode=mode, level=levels)
+    ref = quiet(dec, x.detach().double().numpy(), wavelet, mode=mode, level=levels)
     low, details = bounds.forward()
     assert yl.dtype == x.dtype and all(h.dtype == x.dtype for h in yh)
     assert_within(yl, ref[0], low, "yl")
@@ -51,7 +46,7 @@ def check(kind, x, wavelet, mode, levels, target):
     as_pywt = [c.double().numpy() for c in coefficients[:1]] + \
         [tuple(np.moveaxis(c.double().numpy(), 2, 0)) if ndim == 2 else c.double().numpy()
          for c in reversed(coefficients[1:])]
-    assert_within(xr, _pywt(rec, as_pywt, wavelet, mode=mode),
+    assert_within(xr, quiet(rec, as_pywt, wavelet, mode=mode),
                   bounds.synthesis_of(coefficients[0].double(),
                                       [c.double() for c in coefficients[1:]], both), "inverse")
     crop = (Ellipsis, *(slice(0, n) for n in x.shape[-ndim:]))
@@ -61,7 +56,7 @@ def check(kind, x, wavelet, mode, levels, target):
     grads = [torch.randn_like(yl)] + [torch.randn_like(h) for h in yh]
     torch.autograd.backward([yl, *yh], grads)
     assert x.grad.dtype == x.dtype
-    exact = _pywt(wavegen.build(wavegen.Spec(kind, wavelet, levels, mode).adjoint()),
+    exact = quiet(wavegen.build(wavegen.Spec(kind, wavelet, levels, mode).adjoint()),
                   grads[0].double(), [g.double() for g in grads[1:]],
                   signal_size=x.shape[-ndim:] if ndim == 2 else x.shape[-1])
     assert_within(x.grad, exact.numpy(), bounds.adjoint(

@@ -15,11 +15,11 @@ import hashlib
 import logging
 import os
 import sys
-import warnings
-from pathlib import Path
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from . import cache, render
 from .backends import args_struct

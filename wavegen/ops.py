@@ -109,15 +109,16 @@ def _register_autocast(name: str):
     dtype (the cast is differentiable), then the op runs with autocast off."""
     op = getattr(torch.ops.wavegen, name).default
     for device_type, key in (("cpu", "AutocastCPU"), ("cuda", "AutocastCUDA")):
-        def kernel(tensors, *args, device_type=device_type, key=key):
+        excluded = torch._C.DispatchKeySet(getattr(torch._C.DispatchKey, key))
+
+        def kernel(tensors, *args, device_type=device_type, excluded=excluded):
             dtype = torch.get_autocast_dtype(device_type)
 
             def cast(t):
                 return t.to(dtype) if t.is_floating_point() and t.dtype != torch.float64 \
                     else t
             tensors = [cast(t) for t in tensors] if isinstance(tensors, list) else cast(tensors)
-            with torch._C._ExcludeDispatchKeyGuard(
-                    torch._C.DispatchKeySet(getattr(torch._C.DispatchKey, key))):
+            with torch._C._ExcludeDispatchKeyGuard(excluded):
                 return op(tensors, *args)
         _LIB.impl(name, kernel, key)
 
