@@ -1,7 +1,8 @@
 """The backends' contracts that a GPU run depends on, checked without one: the packed
-argument buffer of every kernel of every family matches its rendered signature, the CUDA
-launch passes that buffer and PyTorch's stream to cuLaunchKernel, and NVRTC is chosen no
-newer than the driver."""
+argument buffer of every kernel of every family matches its rendered signature, a launch
+gives exactly the declared arguments, the CUDA launch passes that buffer and PyTorch's
+stream to cuLaunchKernel, and NVRTC is chosen no newer than the driver."""
+import dataclasses
 import ctypes
 import re
 import sys
@@ -13,6 +14,7 @@ import torch
 import wavegen
 from wavegen import render
 from wavegen.backends import args_struct, cuda, nvrtc
+from wavegen.program import Program
 
 C_TYPES = {ctypes.c_void_p: "pointer", ctypes.c_longlong: "wg_int", ctypes.c_double: "double"}
 
@@ -40,8 +42,7 @@ def rendered_parameters(source: str, symbol: str) -> list[str]:
 def test_packed_arguments_match_every_rendered_signature(spec):
     """For every kernel (both directions), the struct the backends pack has the types and
     count of the rendered kernel's parameters (CUDA) and of the generated args struct the
-    host entry points take (every launch record checks the count the runner gives,
-    runner.Record)."""
+    host entry points take (every launch names its arguments, program.Launch)."""
     plan = wavegen.build(spec).plan
     for kernel in plan.library_kernels.values():
         struct = args_struct(kernel.params)
@@ -55,6 +56,39 @@ def test_packed_arguments_match_every_rendered_signature(spec):
                 declared = [m.strip() for m in members.group(1).split(";") if m.strip()]
                 assert ["pointer" if "*" in m else m.split()[0] for m in declared] == packed
                 assert [m.split()[-1] for m in declared] == [f[0] for f in struct._fields_]
+
+
+@pytest.mark.parametrize("spec", FAMILIES, ids=lambda s: s.readable_name())
+def test_the_declaration_is_compiled_fields_then_run_time_params(spec):
+    """What a kernel compiles in is its record's fields, and the source and cache keys hold
+    those and nothing else; the run-time part is what the signature takes."""
+    for kernel in wavegen.build(spec).plan.library_kernels.values():
+        compiled = [p.name for p in kernel.declaration if p.compiled]
+        assert compiled == [f.name for f in dataclasses.fields(kernel)]
+        assert tuple(p for p in kernel.declaration if not p.compiled) == kernel.params
+        assert set(kernel.compiled) == set(compiled)
+
+
+def test_a_launch_gives_exactly_the_declared_arguments():
+    kernel = wavegen.build(wavegen.Spec("dwt1d", "db2", 1, "zero")).plan.kernels["wg_analysis_w"]
+    program = Program([((1, 1, 8), (8, 8, 1))])
+    x, c = program.buffer("x", (1, 1, 1, 8)), program.buffer("c", (1, 1, 1, 5))
+    args = dict(in0=x.at(sp=8, sr=8), out0=c.at(sp=5, sr=5), out1=c.at(sp=5, sr=5), P=1, M=1,
+                N=8, K=5)
+    program.launch(kernel, 1, 256, **args)
+    assert len(program.steps) == 1
+    del args["K"]
+    with pytest.raises(AssertionError, match=r"gives \[\] .* lacks \['K'\]"):
+        program.launch(kernel, 1, 256, **args)
+    with pytest.raises(AssertionError, match=r"gives \['Q'\]"):
+        program.launch(kernel, 1, 256, **args, K=5, Q=3)
+    args.update(K=5, in0=x.at(sp=8))
+    with pytest.raises(AssertionError, match=r"view in0 has strides \['sp'\]; the kernel "
+                                             r"declares \['sp', 'sr'\]"):
+        program.launch(kernel, 1, 256, **args)
+    args["in0"] = x.at(sp=8, sr=8)
+    program.launch(kernel, 0, 256, **args)          # an empty batch launches nothing
+    assert len(program.steps) == 1
 
 
 class FakeDriver:

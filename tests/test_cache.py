@@ -12,7 +12,7 @@ import torch
 
 import wavegen
 from wavegen import cache, gallery, render
-from wavegen import transform
+from wavegen import artifact
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,7 +89,7 @@ def test_template_change_misses(tmp_path, monkeypatch):
     x = torch.randn(1, 1, 16)
 
     def build_fresh():          # past the in-memory layer, to the disk cache
-        transform._BUILT.clear()
+        artifact._LOADED.clear()
         wavegen.build(spec)(x)
 
     before = cache.compiles
@@ -183,7 +183,7 @@ def test_source_and_precompile_commands(tmp_path):
 
 def test_precompile_then_a_process_compiles_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("WAVEGEN_CACHE_DIR", str(tmp_path))
-    transform._BUILT.clear()
+    artifact._LOADED.clear()
     wavegen.precompile([wavegen.nn.ScatLayer().spec], dtypes=["float64"])
     script = ("import json, torch, wavegen; from wavegen import cache; "
               "x = torch.randn(1, 1, 8, 8, dtype=torch.float64, requires_grad=True); "
@@ -194,7 +194,7 @@ def test_precompile_then_a_process_compiles_nothing(tmp_path, monkeypatch):
 
 def test_a_compile_logs_one_line(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("WAVEGEN_CACHE_DIR", str(tmp_path))
-    transform._BUILT.clear()
+    artifact._LOADED.clear()
     with caplog.at_level("INFO", logger="wavegen"):
         wavegen.build(wavegen.Spec("dwt1d", "db3", 1, "zero"))(torch.randn(1, 1, 16))
     (record,) = [r for r in caplog.records if r.name == "wavegen"]
@@ -252,10 +252,10 @@ def test_kernel_override_compiles_the_hand_edited_source(tmp_path, monkeypatch):
     x = torch.randn(2, 3, 16, dtype=torch.float64)
     monkeypatch.setenv("WAVEGEN_CACHE_DIR", str(tmp_path / "cache"))
     # Each call as in a new process: no transform built, so the kernel is fetched again.
-    monkeypatch.setattr(transform, "_BUILT", {})
+    monkeypatch.setattr(artifact, "_LOADED", {})
     plain = wavegen.build(spec)(x)[0]
     monkeypatch.setenv("WAVEGEN_KERNEL_OVERRIDE", str(tmp_path))
-    monkeypatch.setattr(transform, "_BUILT", {})
+    monkeypatch.setattr(artifact, "_LOADED", {})
     with pytest.warns(UserWarning, match="wg_analysis_w_cpu_float64.cpp instead of the "
                                          "generated source"):
         edited = wavegen.build(spec)(x)[0]
@@ -294,7 +294,7 @@ def test_a_kernel_compiles_once_for_every_spec_that_uses_it(tmp_path, monkeypatc
     """Kernels are cache entries of their own: a forward compiles the kernels it runs, its
     backward only the adjoint kernels, and a spec with other levels compiles nothing."""
     monkeypatch.setenv("WAVEGEN_CACHE_DIR", str(tmp_path))
-    transform._BUILT.clear()
+    artifact._LOADED.clear()
     x = torch.randn(1, 1, 16, 16, requires_grad=True)
     before = cache.compiles
     yl, yh = wavegen.nn.DTCWTForward(J=2, biort="legall", qshift="qshift_a")(x)

@@ -9,7 +9,6 @@ log one line each (logger ``wavegen``) and, past a second, show progress on a te
 from __future__ import annotations
 
 import collections
-import dataclasses
 import functools
 import hashlib
 import logging
@@ -26,6 +25,25 @@ from .backends import args_struct
 
 log = logging.getLogger("wavegen")
 PROGRAMS = 256       # runner programs kept per artifact (the least recently used go first)
+_LOADED: dict[tuple, "Artifact"] = {}     # this process's artifacts (a Transform's and ops')
+_LOADED_LOCK = threading.Lock()
+
+
+def get(plan, target: str, dtype: str, device) -> "Artifact":
+    """The artifact of ``plan`` for ``target`` ('cpu', 'cuda', 'cuda_emulated'), ``dtype``
+    and ``device`` (a torch.device: the CUDA device, its index or the current one), one
+    per process."""
+    index = None
+    if target == "cuda":
+        import torch
+        index = device.index if device.index is not None else torch.cuda.current_device()
+    key = (plan.spec.json, target, dtype, index)
+    found = _LOADED.get(key)
+    if found is None:
+        with _LOADED_LOCK:
+            found = _LOADED.get(key) or Artifact(plan, target, dtype, index)
+            _LOADED[key] = found
+    return found
 
 
 class Artifact:
@@ -74,7 +92,7 @@ class Artifact:
 
     def _fetch(self, kernel):
         templates = self.plan.kernel_templates
-        material = dict(kernel=dataclasses.asdict(kernel), kernel_templates=templates,
+        material = dict(kernel=kernel.compiled, kernel_templates=templates,
                         target=self.target, dtype=self.dtype,
                         templates=render.templates_digest(templates, self.target),
                         code=cache.code_digest(), toolchain=self.toolchain)

@@ -18,7 +18,12 @@ import functools
 
 import torch
 
+from . import artifact, runner
+from .plan import from_json
 from .spec import Spec
+
+DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64", torch.float16: "float16",
+               torch.bfloat16: "bfloat16"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -26,13 +31,20 @@ def _adjoint_json(spec_json: str) -> str:
     return Spec.from_json(spec_json).adjoint().to_json()
 
 
-def _transform(spec_json: str, target: str):
-    from .transform import build_from_json
-    return build_from_json(spec_json, None if target in ("cpu", "cuda") else target)
-
-
 def _shapes(plan, geometry: list[int], lead) -> tuple[list, list]:
     return plan.io_shapes(plan.Geometry.unflat(geometry, plan.ndim), lead)
+
+
+def _execute(inputs, spec: str, geometry: list[int], target: str, backward: bool = False):
+    """Run the plan's program (or, for the scattering network, its backward program) for
+    this call on the artifact of its target, dtype and device."""
+    plan = from_json(spec)
+    module = artifact.get(plan, target, DTYPE_NAMES[inputs[0].dtype], inputs[0].device)
+    geom = plan.Geometry.unflat(geometry, plan.ndim)
+    build = plan.backward_program if backward else plan.program
+    return runner.execute(module, (backward, tuple(geometry)),
+                          lambda layouts: build(geom, layouts), inputs,
+                          poison=target == "cuda_emulated")
 
 
 _LIB = torch.library.Library("wavegen", "DEF")
@@ -50,20 +62,13 @@ def _define(schema: str, kernel, fake):
     return getattr(torch.ops.wavegen, name).default
 
 
-def _run(inputs, spec, geometry, target):
-    transform = _transform(spec, target)
-    plan = transform.plan
-    return transform.execute(inputs, plan.Geometry.unflat(geometry, plan.ndim), target)
-
-
 def _run_fake(inputs, spec, geometry, target):
-    plan = _transform(spec, target).plan
-    _, outs = _shapes(plan, geometry, inputs[0].shape[:2])
+    _, outs = _shapes(from_json(spec), geometry, inputs[0].shape[:2])
     return [inputs[0].new_empty(shape) for shape in outs]
 
 
 run = _define("run(Tensor[] inputs, str spec, int[] geometry, str target) -> Tensor[]",
-              _run, _run_fake)
+              _execute, _run_fake)
 
 
 def _below_autograd(keyset, inputs, spec, geometry, target):
@@ -85,7 +90,7 @@ class _RunFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *grads):
-        plan = _transform(ctx.spec, ctx.target).plan
+        plan = from_json(ctx.spec)
         present = next(g for g in grads if g is not None)
         _, outs = _shapes(plan, ctx.geometry, present.shape[:2])
         grads = [g if g is not None else present.new_zeros(shape)
@@ -126,26 +131,17 @@ def _register_autocast(name: str):
 _register_autocast("run")
 
 
-def _scatter(x, spec, geometry, target):
-    transform = _transform(spec, target)
-    return transform.execute([x], transform.plan.Geometry.unflat(geometry), target)[0]
-
-
 def _scatter_fake(x, spec, geometry, target):
-    plan = _transform(spec, target).plan
-    return x.new_empty(_shapes(plan, geometry, x.shape[:2])[1][0])
-
-
-def _scatter_backward_kernel(x, grad, spec, geometry, target):
-    transform = _transform(spec, target)
-    return transform.execute_backward(x, grad, transform.plan.Geometry.unflat(geometry),
-                                      target)
+    return x.new_empty(_shapes(from_json(spec), geometry, x.shape[:2])[1][0])
 
 
 scatter = _define("scatter(Tensor x, str spec, int[] geometry, str target) -> Tensor",
-                  _scatter, _scatter_fake)
+                  lambda x, spec, geometry, target: _execute([x], spec, geometry, target)[0],
+                  _scatter_fake)
 scatter_backward = _define("scatter_backward(Tensor x, Tensor grad, str spec, int[] geometry, "
-                           "str target) -> Tensor", _scatter_backward_kernel,
+                           "str target) -> Tensor",
+                           lambda x, grad, spec, geometry, target:
+                           _execute([x, grad], spec, geometry, target, backward=True)[0],
                            lambda x, grad, spec, geometry, target: torch.empty_like(x))
 
 
@@ -193,7 +189,7 @@ def composed_scatter(x: torch.Tensor, spec: str, geometry: list[int],
     the colour-combined first order takes the magnitude over the channels. The block
     padding of the pytorch_wavelets size rule is an explicit index (the fused kernels read
     through it instead)."""
-    plan = _transform(spec, target).plan
+    plan = from_json(spec)
     spec = plan.spec
     geom = plan.Geometry.unflat(geometry)
     if plan.block_multiple > 1:
@@ -201,9 +197,13 @@ def composed_scatter(x: torch.Tensor, spec: str, geometry: list[int],
         x = x.index_select(2, rows).index_select(3, cols)
     J, b = spec.levels, spec.magbias
 
-    def dtcwt(levels):
-        return _transform(Spec("dtcwt2d", levels=levels, mode=spec.mode, biort=spec.biort,
-                               qshift=spec.qshift or "qshift_a").to_json(), target)
+    def dtcwt(levels, signal):
+        """(yl, [yh_1 .. yh_levels]) of signal."""
+        level_json = Spec("dtcwt2d", levels=levels, mode=spec.mode, biort=spec.biort,
+                          qshift=spec.qshift or "qshift_a").json
+        level_geom = from_json(level_json).geometry_from_signal(tuple(signal.shape[2:]))
+        out = run([signal], level_json, level_geom.flat(), target)
+        return out[0], out[1:]
 
     def magnitudes(band, combine):
         """The 6 orientations' magnitudes of (N, C, 6, h, w, 2) bands: (N, C, h, w) each,
@@ -217,12 +217,12 @@ def composed_scatter(x: torch.Tensor, spec: str, geometry: list[int],
     chain = spec.qshift is not None
     nodes = {} if chain else {(): x}
     if chain:
-        yl, yh = dtcwt(J)(x)
+        yl, yh = dtcwt(J, x)
     for s in range(J):
         grown = {}
         if nodes:
             paths = list(nodes)
-            low, bands = dtcwt(1)(torch.cat([nodes[p] for p in paths], 1))
+            low, bands = dtcwt(1, torch.cat([nodes[p] for p in paths], 1))
             low = torch.nn.functional.avg_pool2d(low, 2)
             first = 0
             for p in paths:

@@ -22,6 +22,7 @@ import sys
 import warnings
 from typing import Sequence
 
+from .program import Kernel, Param, Program, grid_1d, view_params
 from .spec import Spec
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -37,30 +38,16 @@ def warn_at_caller(message: str, category=UserWarning) -> None:
     warnings.warn(message, category, stacklevel=level)
 
 
-@dataclasses.dataclass(frozen=True)
-class Param:
-    """One run-time parameter of a generated kernel: ``kind`` 'in' (a pointer to elements
-    it reads), 'out' (to elements it writes), 'int' (a 64-bit size, stride or flag) or
-    'real' (a double). Kernels declare their parameter lists (``params``); the template
-    signatures, the packed argument buffers of the backends and their checks derive from
-    that declaration."""
-    name: str
-    kind: str
-
-
-def view_params(name: str, kind: str, strides: Sequence[str]) -> tuple[Param, ...]:
-    """A strided view: its pointer, then its strides (named ``<name>_<stride>``)."""
-    return (Param(name, kind),) + tuple(Param(f"{name}_{s}", "int") for s in strides)
-
-
 # Number of (index, weight) terms the extension of one sample needs, per mode.
 EXT_TERMS = {"zero": 1, "constant": 1, "symmetric": 1, "reflect": 1, "periodic": 1,
              "smooth": 2, "antisymmetric": 1, "antireflect": 3, "periodization": 1}
 
 
 @dataclasses.dataclass(frozen=True)
-class PassKernel:
-    """One generated kernel: a 1-D pass along ``axis`` in ``direction``."""
+class PassKernel(Kernel):
+    """One generated kernel: a 1-D pass along ``axis`` in ``direction``. The mode is
+    compiled in: each mode's extension is other code (smooth and antireflect sum several
+    terms per sample)."""
     direction: str                  # 'analysis' | 'adjoint'
     axis: str                       # 'h' | 'w'
     lo: tuple[float, ...]           # taps aligned for correlation with the extended signal
@@ -420,6 +407,49 @@ class Plan:
         ins, outs = (signal, coeffs) if self.takes_signal else (coeffs, signal)
         return ([tensor_shape(lead, b, s) for b, s in ins],
                 [tensor_shape(lead, b, s) for b, s in outs])
+
+    def program(self, geom: Geometry, layouts) -> Program:
+        """A call's program: the schedule's passes over strided (planes, rows, cols) views of
+        its buffers, for inputs of these layouts."""
+        lead = tuple(layouts[0][0][:2])          # (N, C): every input and output has them
+        planes = lead[0] * lead[1]
+        sched = self.schedule(geom)
+        program = Program(layouts)
+        refs = {}
+        for position, name in enumerate(sched.inputs):
+            b = sched.buffers[name]
+            refs[name] = program.input(position, (planes, b.bands, *b.shape))
+        for name, b in sched.buffers.items():
+            if name not in refs:
+                refs[name] = program.buffer(name, (planes, b.bands, *b.shape),
+                                            zero=name in sched.zero_filled)
+        for step in sched.steps:         # one thread per output sample
+            views = {}
+            for name, view in zip(step.kernel.views, step.inputs + step.outputs):
+                b = sched.buffers[view.buffer]
+                plane = b.shape[0] * b.shape[1]
+                views[name] = refs[view.buffer].at(view.band * plane, sp=b.bands * plane,
+                                                   sr=b.shape[1])
+            along = step.k if step.kernel.direction == "analysis" else step.n
+            program.launch(step.kernel, *grid_1d(planes * step.lines * along), **views,
+                           P=planes, M=step.lines, N=step.n, K=step.k)
+        for name in sched.outputs:
+            b = sched.buffers[name]
+            program.output(refs[name],
+                           tensor_shape(lead, b.bands, b.shape[1:] if self.ndim == 1 else b.shape))
+        return program
+
+
+_PLANS: dict[str, object] = {}
+
+
+def from_json(spec_json: str):
+    """The plan of a spec given as its canonical JSON, made once per process (its
+    schedules are memoized for the geometries calls meet)."""
+    found = _PLANS.get(spec_json)
+    if found is None:
+        found = _PLANS.setdefault(spec_json, plan(Spec.from_json(spec_json)))
+    return found
 
 
 def plan(spec: Spec):

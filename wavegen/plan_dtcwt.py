@@ -31,7 +31,7 @@ import json
 import math
 from typing import Sequence
 
-from .plan import Param, view_params
+from .program import Kernel, Param, Program, Ref, View, view_params
 from .spec import Spec
 
 # Orientations of each product's (z0, z1) after q2c, by (row filter, column filter) role.
@@ -70,7 +70,7 @@ def coldfilt(ha: Sequence[float], hb: Sequence[float]) -> PhaseFilter:
 
 
 @dataclasses.dataclass(frozen=True)
-class LevelKernel:
+class LevelKernel(Kernel):
     """One generated kernel: a whole DTCWT level in ``direction``."""
     direction: str                  # 'analysis' | 'adjoint'
     stage: str                      # 'biort' (level 1) | 'qshift' (levels >= 2)
@@ -101,10 +101,8 @@ class LevelKernel:
         return (view_params("x", x, ("n", "c", "sr"))
                 + tuple(Param(n, "int") for n in ("R", "W", "lead_r", "lead_c"))
                 + view_params("lo", y, ("n", "c", "sr"))
-                + (Param("band", y),) + tuple(Param(f"b_{s}", "int")
-                                              for s in ("n", "c", "o", "ri", "r", "w"))
-                + (Param("gm", "in"),) + tuple(Param(f"g_{s}", "int")
-                                               for s in ("n", "c", "o", "r", "w"))
+                + view_params("band", y, ("n", "c", "o", "ri", "r", "w"), prefix="b")
+                + view_params("gm", "in", ("n", "c", "o", "r", "w"), prefix="g")
                 + tuple(Param(n, "int") for n in ("P", "Cch", "Rq", "Cq", "zero"))
                 + (Param("mb", "real"),))
 
@@ -175,6 +173,17 @@ class LevelKernel:
         threads = self.tile_rows * self.tile_cols if self.direction == "analysis" else \
             self.ADJOINT_THREADS
         return tiles, threads
+
+    def launch(self, program: Program, quads: Sequence[int], stored: Sequence[int],
+               lead: Sequence[int], planes: int, channels: int, x: View, lo: View | None,
+               band: View | None, gm: View | None = None, zero: int = 0,
+               mb: float = 0.0) -> None:
+        """A level over ``planes`` planes (``channels`` per batch entry) whose signal has
+        ``stored`` samples (``lead`` of them padding prepended) and quad grid ``quads``."""
+        tiles, threads = self.launch_shape(quads, stored)
+        program.launch(self, planes * tiles, threads, x=x, R=stored[0], W=stored[1],
+                       lead_r=lead[0], lead_c=lead[1], lo=lo, band=band, gm=gm, P=planes,
+                       Cch=channels, Rq=quads[0], Cq=quads[1], zero=zero, mb=mb)
 
     def transposed(self) -> "LevelKernel":
         return dataclasses.replace(
@@ -400,6 +409,63 @@ class DtcwtPlan:
         signal = [(*lead, *geom.signal)]
         coeffs = self.coefficient_shapes(geom, lead)
         return (signal, coeffs) if self.takes_signal else (coeffs, signal)
+
+    def program(self, geom: Geometry, layouts) -> Program:
+        """A call's program: one level kernel per level. Band tensors are read and written
+        through their strides, in whatever layout o_dim/ri_dim (or the caller) give them."""
+        lead = tuple(layouts[0][0][:2])
+        planes, channels = lead[0] * lead[1], lead[1]
+        J = len(geom.bands)
+        scales = self.spec.include_scale or (False,) * J
+        o, ri = self.spec.o_dim, self.spec.ri_dim
+        ndim, cdim, hdim, wdim = self.band_dims()
+        program = Program(layouts)
+
+        def planar(t: Ref) -> View:          # a (planes, h, w) tensor
+            return t.at(n=channels * t.strides[0], c=t.strides[0], sr=t.strides[1])
+
+        def launch(step, x: Ref, size, low: Ref, band: Ref | None):
+            s = band.strides if band is not None else None
+            step.kernel.launch(
+                program, geom.bands[step.level - 1], size, geom.lead(step.level), planes,
+                channels, x=planar(x), lo=planar(low),
+                band=band and band.at(n=s[ndim], c=s[cdim], o=s[o], ri=s[ri], r=s[hdim],
+                                      w=s[wdim]),
+                zero=int(self.spec.mode == "zero"))
+
+        _, shapes_out = self.io_shapes(geom, lead)
+        if self.takes_signal:
+            outputs = [program.buffer(f"output{i}", s) for i, s in enumerate(shapes_out)]
+            for ref in outputs:
+                program.output(ref, ref.shape)
+            yl, bands = outputs[0], outputs[1:J + 1]
+            scale_out = iter(outputs[J + 1:])
+            x, size = program.input(0, (planes, *geom.signal)), geom.signal
+            for step in self.steps(geom):
+                j = step.level
+                low = yl if j == J else (next(scale_out) if scales[j - 1] else
+                                         program.buffer(f"low{j}", (planes, *geom.lowpass(j))))
+                low = low.view(planes, *low.shape[-2:])
+                band = bands[j - 1]
+                launch(step, x, size, low, band if len(band.shape) == 6 else None)
+                x, size = low, geom.lowpass(j)
+            return program
+        bands = [program.input(1 + j) if len(layouts[1 + j][0]) == 6 else None
+                 for j in range(J)]
+        scaled = [j for j in range(1, J) if scales[j - 1]]
+        scale_in = {j: program.input(J + 1 + i, (planes, *layouts[J + 1 + i][0][-2:]))
+                    for i, j in enumerate(scaled)}
+        low = program.input(0, (planes, *layouts[0][0][-2:]))
+        for step in self.steps(geom):
+            j = step.level
+            if j in scale_in:                   # this lowpass was also an output
+                low = program.add(f"sum{j}", low, scale_in[j])
+            size = geom.level_input(j)
+            x = program.buffer(f"signal{j}", (planes, *size))
+            launch(step, x, size, low, bands[j - 1])
+            low = x
+        program.output(low, (*lead, *geom.signal))
+        return program
 
     def band_dims(self) -> tuple[int, int, int, int]:
         """Dimensions of (N, C, h, w) in a band tensor: the ones o_dim and ri_dim leave."""

@@ -39,6 +39,7 @@ import functools
 import json
 
 from .plan_dtcwt import DtcwtPlan, Geometry, LevelKernel
+from .program import Program, Ref, View
 from .spec import Spec
 
 
@@ -212,3 +213,106 @@ class ScatterPlan:
         n, paths, c, h, w = self.buffer_shape("out", geom, lead)
         channels = c + paths - 1 if self.spec.combine_colour else paths * c
         return [(*lead, *geom.signal)], [(n, channels, h, w)]
+
+    # -- programs ----------------------------------------------------------------------------
+    def program(self, geom: Geometry, layouts) -> Program:
+        """scatter2d: [x] -> [the scattering coefficients (N, paths * C, h, w)]."""
+        lead = tuple(layouts[0][0][:2])
+        stages = _Stages(self, geom, Program(layouts), lead)
+        out = stages.forward(stages.program.input(0, self.buffer_shape("x", geom, lead)))
+        n, paths, c, h, w = out["out"].shape
+        stages.program.output(out["out"], (n, paths * c, h, w))
+        return stages.program
+
+    def backward_program(self, geom: Geometry, layouts) -> Program:
+        """[x, the output's gradient] -> [x's gradient], recomputing from x."""
+        lead = tuple(layouts[0][0][:2])
+        stages = _Stages(self, geom, Program(layouts), lead)
+        program = stages.program
+        grad_x = stages.backward(program.input(0, self.buffer_shape("x", geom, lead)),
+                                 program.input(1, self.buffer_shape("out", geom, lead)))
+        program.output(grad_x, layouts[0][0])
+        return program
+
+
+class _Stages:
+    """The launches of one scatter2d program, forward or backward. Buffers are contiguous
+    (N, paths, C, h, w) tensors, so a run of paths is a view with batch stride
+    paths * C * h * w and channel stride h * w."""
+
+    def __init__(self, plan: ScatterPlan, geom: Geometry, program: Program, lead):
+        self.plan, self.geom, self.program, self.lead = plan, geom, program, lead
+
+    def new(self, name: str, prefix: str = "") -> Ref:
+        return self.program.buffer(prefix + name,
+                                   self.plan.buffer_shape(name, self.geom, self.lead))
+
+    @staticmethod
+    def planes(t: Ref, path: int) -> View:
+        """Buffer t from path ``path`` on, as the x and lowpass views of a level kernel."""
+        _, paths, c, h, w = t.shape
+        return t.at(path * c * h * w, n=paths * c * h * w, c=h * w, sr=w)
+
+    @staticmethod
+    def oriented(t: Ref, path: int, o_paths: int, **extra: int) -> View:
+        """Buffer t from path ``path`` on, an orientation advancing ``o_paths`` paths."""
+        _, paths, c, h, w = t.shape
+        plane = h * w
+        return t.at(path * c * plane, n=paths * c * plane, c=plane, o=o_paths * c * plane,
+                    r=w, w=1, **extra)
+
+    def forward(self, x: Ref, launches=None) -> dict[str, Ref]:
+        """x and the buffers ``launches`` (default: all, so the output too) write."""
+        buffers = {"x": x}
+        for launch in self.plan.launches if launches is None else launches:
+            for name in (launch.low[0], launch.band and launch.band[0]):
+                if name and name not in buffers:
+                    buffers[name] = self.new(name)
+            self.launch(launch, launch.kernel, buffers, buffers)
+        return buffers
+
+    def launch(self, launch: Launch, kernel: LevelKernel, source: dict, targets: dict,
+               complex_band: Ref | None = None, gradient: dict | None = None) -> None:
+        """``kernel`` for ``launch``: x from ``source``, lowpass and magnitudes from or to
+        ``targets``; the backward kernels also take the complex band gradients
+        ``complex_band`` (N, count * C, 6, 2, h, w) and the magnitude gradients
+        (``gradient``)."""
+        n, c = self.lead
+        src = source[launch.source]
+        if kernel.bands == "magnitude" and launch.band is not None:
+            name, path, o_paths = launch.band
+            band = self.oriented(targets[name], path, o_paths, ri=0)
+        elif complex_band is not None:
+            band = complex_band.at(**dict(zip(("n", "c", "o", "ri", "r", "w"),
+                                              complex_band.strides)))
+        else:
+            band = None
+        kernel.launch(
+            self.program, self.geom.bands[launch.scale], src.shape[-2:],
+            self.geom.lead(launch.level) if launch.reads_signal else (0, 0),
+            n * launch.count * c, launch.count * c, x=self.planes(src, launch.first),
+            lo=self.planes(targets[launch.low[0]], launch.low[1])
+            if kernel.lowpass != "none" else None,
+            band=band,
+            gm=self.oriented(gradient[launch.band[0]], *launch.band[1:])
+            if kernel.bands == "magnitude_grad" else None,
+            zero=int(self.plan.spec.mode == "zero"), mb=float(self.plan.spec.magbias))
+
+    def backward(self, x: Ref, grad_out: Ref) -> Ref:
+        """The gradient of x, recomputing the forward's buffers from x."""
+        buffers = self.forward(x, self.plan.recomputed)
+        grads = {name: self.new(name, "grad of ") for name in self.plan.buffers
+                 if name != "out"}
+        grads["out"] = grad_out
+        n, c = self.lead
+        for index, launch in enumerate(reversed(self.plan.launches)):
+            magnitude_grad, adjoint = backward_kernels(launch.kernel)
+            band = None
+            if magnitude_grad is not None:
+                # Real and imaginary planes apart, so that both kernels run unit-stride.
+                band = self.program.buffer(f"complex band {index}",
+                                           (n, launch.count * c, 6, 2,
+                                            *self.geom.bands[launch.scale]))
+                self.launch(launch, magnitude_grad, buffers, buffers, band, grads)
+            self.launch(launch, adjoint, grads, grads, band)
+        return grads["x"]

@@ -4,7 +4,6 @@ Templates place constants and unroll loops; every decision is already in the pla
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import importlib.resources
@@ -81,7 +80,7 @@ def _kernel_view(kernel) -> dict:
     taps dropped (a zero tap is a load and two flops the compiler may not remove)."""
     rows = [(i, _literal(lo) if lo != 0 else None, _literal(hi) if hi != 0 else None)
             for i, (lo, hi) in enumerate(zip(kernel.lo, kernel.hi)) if lo != 0 or hi != 0]
-    view = dataclasses.asdict(kernel)
+    view = kernel.compiled
     view.update(name=kernel.name, params=kernel.params, length=kernel.length,
                 ext_terms=kernel.ext_terms,
                 fold_reach=kernel.fold_reach, tap_rows=rows,
@@ -134,7 +133,7 @@ def plan_json(plan: Plan) -> str:
     """The plan's identity as a library: the kernels in name order, so that a spec and its
     adjoint, whose plans list the same kernels differently, share one compiled library."""
     return json.dumps({"spec": json.loads(plan.library_json),
-                       "kernels": [dataclasses.asdict(plan.library_kernels[name])
+                       "kernels": [plan.library_kernels[name].compiled
                                    for name in sorted(plan.library_kernels)]},
                       sort_keys=True)
 
@@ -157,7 +156,7 @@ def render(plan: Plan, target: str, dtype: str = "float32") -> str:
 def render_kernel(templates: str, kernel, target: str, dtype: str) -> str:
     """The translation unit of one kernel: a function of the kernel alone, so that every
     spec that uses the kernel shares its binary."""
-    identity = json.dumps(dataclasses.asdict(kernel), sort_keys=True)
+    identity = json.dumps(kernel.compiled, sort_keys=True)
     return _render(templates, [kernel], target, dtype, f"{templates} kernel", identity)
 
 

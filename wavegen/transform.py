@@ -2,19 +2,15 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
 
 import torch
 
-from . import render
-from .artifact import Artifact
-from .plan import Geometry, plan as make_plan
+from . import artifact, render
+from .ops import DTYPE_NAMES, composed_scatter, run, scatter
+from .plan import Geometry, from_json
 from .spec import Spec
 
-DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64", torch.float16: "float16",
-               torch.bfloat16: "bfloat16"}
 TARGETS = ("cpu", "cuda_emulated")
-_LOCK = threading.Lock()
 
 
 class Transform:
@@ -27,10 +23,9 @@ class Transform:
             raise ValueError(f"unknown target {target!r}; build() accepts None (CPU tensors on "
                              f"the CPU target, CUDA tensors on CUDA) or one of {TARGETS}")
         self.spec = spec
-        self.plan = make_plan(spec)
+        self.plan = from_json(spec.json)
         self.target = target
         self._json = spec.json
-        self._modules = {}
 
     def __reduce__(self):          # pickle as the spec; compiled modules are per process
         return build, (self.spec, self.target)
@@ -52,30 +47,7 @@ class Transform:
     def module(self, target: str, dtype: str, device: torch.device):
         """The artifact of this transform's kernels for a target, dtype and device (its
         kernels compile or load when a call first needs them)."""
-        index = None
-        if target == "cuda":
-            index = device.index if device.index is not None else torch.cuda.current_device()
-        key = (target, dtype, index)
-        module = self._modules.get(key)
-        if module is None:
-            with _LOCK:
-                module = self._modules.get(key) or Artifact(self.plan, target, dtype, index)
-                self._modules[key] = module
-        return module
-
-    def execute(self, inputs, geom, target: str):
-        from .runner import execute, execute_dtcwt, execute_scatter
-        module = self.module(target, DTYPE_NAMES[inputs[0].dtype], inputs[0].device)
-        run = {"dwt": execute, "dtcwt": execute_dtcwt, "scatter": execute_scatter}
-        return run[self.plan.family](module, self.plan, geom, inputs,
-                                     poison=target == "cuda_emulated")
-
-    def execute_backward(self, x, grad, geom, target: str):
-        """scatter2d: the gradient of x from the output's, recomputing from x."""
-        from .runner import scatter_backward
-        module = self.module(target, DTYPE_NAMES[x.dtype], x.device)
-        return scatter_backward(module, self.plan, geom, x, grad,
-                                poison=target == "cuda_emulated")
+        return artifact.get(self.plan, target, dtype, device)
 
     # -- calling ---------------------------------------------------------------------------
     def __call__(self, *args, signal_size=None, level_warning: bool = True):
@@ -84,7 +56,6 @@ class Transform:
         signal size of an analysis adjoint (default: the size the inverse would produce).
         A DWT with more levels than ``pywt.dwt_max_level`` allows warns as PyWavelets
         does, unless ``level_warning`` is False."""
-        from .ops import composed_scatter, run, scatter
         if self.plan.family == "dtcwt":
             return self._call_dtcwt(args, signal_size)
         if self.plan.family == "scatter":
@@ -123,7 +94,6 @@ class Transform:
         """pytorch_wavelets' conventions: forward ``x -> (yl, yh)`` (``(scales, yh)`` with
         include_scale; skipped bands are 0-d zeros); inverse ``(yl, yh) -> x``, where a
         band (or the lowpass) may be None, 0-d or empty to mean zeros."""
-        from .ops import run
         spec, plan = self.spec, self.plan
         J = spec.levels
         scales = spec.include_scale or ()
@@ -280,11 +250,6 @@ def build_from_json(spec_json: str, target: str | None = None) -> Transform:
         transform = _BUILT.setdefault((spec_json, target),
                                       Transform(Spec.from_json(spec_json), target))
     return transform
-
-
-def built() -> list[Transform]:
-    """Every transform built in this process (CI compiles each one's CUDA source)."""
-    return list(_BUILT.values())
 
 
 def precompile(specs, dtypes=("float32",), targets=("cpu",)) -> int:
