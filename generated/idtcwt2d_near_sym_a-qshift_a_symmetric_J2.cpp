@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // idtcwt2d_near_sym_a-qshift_a_symmetric_J2: wg_dtcwt_adjoint_biort, wg_dtcwt_adjoint_biort_lowpass, wg_dtcwt_adjoint_qshift, wg_dtcwt_adjoint_qshift_lowpass, wg_dtcwt_analysis_biort, wg_dtcwt_analysis_biort_lowpass, wg_dtcwt_analysis_qshift, wg_dtcwt_analysis_qshift_lowpass
 // target cpu; float32: stored as float, summed in float
-// source key ec33ba00b516d9eead52882ff6e735617ee45664176736d00b6f89a931264b17 (a kernel's JSON: its cache entry's meta.json)
+// source key 904764d51c5cf359dd94bfba2726a500ffa5bc5f73db95a5996e4816acfddf8c (a kernel's JSON: its cache entry's meta.json)
 // CPU shell of the DTCWT levels: one function per level kind, OpenMP over planes and quad
 // rows. Per quad row, each line (row filter, phase) is filtered down the rows into a
 // buffer as wide as the image, read into the window of extended columns (main run copied,
@@ -1088,7 +1088,7 @@ static void wg_dtcwt_analysis_biort_f32(const float* __restrict x, wg_int x_n, w
   {
     std::vector<T> z(W), line(2 * CS), comp(4 * 2 * CS);
     const T* src[7];
-    std::vector<T> y(4 * Cq), root(2 * Cq);
+    std::vector<T> y(4 * Cq), root(2 * Cq), staged(4 * Cq);   // staged: rows to convert
     std::vector<Read> zero_row(W), views(7 * W);   // image rows as read
     const Read* rows[7];
     #pragma omp for collapse(2) schedule(static)
@@ -1164,9 +1164,11 @@ static void wg_dtcwt_analysis_biort_f32(const float* __restrict x, wg_int x_n, w
           const T *qa = y.data(), *qb = qa + Cq, *qc = qb + Cq, *qd = qc + Cq;
           for (int pr = 0; pr < 2; ++pr) {
             S* dst = lo + n * lo_n + ch * lo_c + (2 * r + pr) * lo_sr;
+            T* out = wg_stage(dst, staged.data());
             const T* y0 = y.data() + 2 * pr * Cq;
             const T* y1 = y0 + Cq;
-            for (wg_int c = 0; c < Cq; ++c) { dst[2 * c] = y0[c]; dst[2 * c + 1] = y1[c]; }
+            for (wg_int c = 0; c < Cq; ++c) { out[2 * c] = y0[c]; out[2 * c + 1] = y1[c]; }
+            wg_unstage(dst, out, 2 * Cq);
           }
         }
         {   // product hi (rows) x lo (columns): quads a b / c d
@@ -1187,7 +1189,22 @@ static void wg_dtcwt_analysis_biort_f32(const float* __restrict x, wg_int x_n, w
           S* z1 = band + n * b_n + ch * b_c + r * b_r + 5 * b_o;
           // q2c, with a copy of the loop for unit column strides (contiguous vectors). Bands,
           // gradients and quads never overlap: simd tells the compiler, which cannot check.
-          if (b_w == 1 && g_w == 1)
+          // Where S is not T and the row's values fill its span (the default layouts), q2c
+          // writes rows of T that one conversion each stores (wg_convert).
+          if (!std::is_same_v<S, T> && ((b_w == 2 && b_ri == 1) || (b_w == 1 && b_ri == Cq))) {
+            T *t0 = staged.data(), *t1 = t0 + 2 * Cq;
+            #pragma omp simd
+            for (wg_int c = 0; c < Cq; ++c) {
+            const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
+            const T re1 = (qa[c] + qd[c]) * s2, im1 = (qb[c] - qc[c]) * s2;
+            t0[c * b_w] = re0; t0[c * b_w + b_ri] = im0;
+            t1[c * b_w] = re1; t1[c * b_w + b_ri] = im1;
+
+            }
+            wg_convert(z0, t0, 2 * Cq);
+            wg_convert(z1, t1, 2 * Cq);
+          }
+          else if (b_w == 1 && g_w == 1)
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1196,7 +1213,7 @@ static void wg_dtcwt_analysis_biort_f32(const float* __restrict x, wg_int x_n, w
             z1[c] = re1; z1[c + b_ri] = im1;
 
           }
-          else
+          else 
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1224,7 +1241,22 @@ static void wg_dtcwt_analysis_biort_f32(const float* __restrict x, wg_int x_n, w
           S* z1 = band + n * b_n + ch * b_c + r * b_r + 3 * b_o;
           // q2c, with a copy of the loop for unit column strides (contiguous vectors). Bands,
           // gradients and quads never overlap: simd tells the compiler, which cannot check.
-          if (b_w == 1 && g_w == 1)
+          // Where S is not T and the row's values fill its span (the default layouts), q2c
+          // writes rows of T that one conversion each stores (wg_convert).
+          if (!std::is_same_v<S, T> && ((b_w == 2 && b_ri == 1) || (b_w == 1 && b_ri == Cq))) {
+            T *t0 = staged.data(), *t1 = t0 + 2 * Cq;
+            #pragma omp simd
+            for (wg_int c = 0; c < Cq; ++c) {
+            const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
+            const T re1 = (qa[c] + qd[c]) * s2, im1 = (qb[c] - qc[c]) * s2;
+            t0[c * b_w] = re0; t0[c * b_w + b_ri] = im0;
+            t1[c * b_w] = re1; t1[c * b_w + b_ri] = im1;
+
+            }
+            wg_convert(z0, t0, 2 * Cq);
+            wg_convert(z1, t1, 2 * Cq);
+          }
+          else if (b_w == 1 && g_w == 1)
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1233,7 +1265,7 @@ static void wg_dtcwt_analysis_biort_f32(const float* __restrict x, wg_int x_n, w
             z1[c] = re1; z1[c + b_ri] = im1;
 
           }
-          else
+          else 
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1261,7 +1293,22 @@ static void wg_dtcwt_analysis_biort_f32(const float* __restrict x, wg_int x_n, w
           S* z1 = band + n * b_n + ch * b_c + r * b_r + 4 * b_o;
           // q2c, with a copy of the loop for unit column strides (contiguous vectors). Bands,
           // gradients and quads never overlap: simd tells the compiler, which cannot check.
-          if (b_w == 1 && g_w == 1)
+          // Where S is not T and the row's values fill its span (the default layouts), q2c
+          // writes rows of T that one conversion each stores (wg_convert).
+          if (!std::is_same_v<S, T> && ((b_w == 2 && b_ri == 1) || (b_w == 1 && b_ri == Cq))) {
+            T *t0 = staged.data(), *t1 = t0 + 2 * Cq;
+            #pragma omp simd
+            for (wg_int c = 0; c < Cq; ++c) {
+            const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
+            const T re1 = (qa[c] + qd[c]) * s2, im1 = (qb[c] - qc[c]) * s2;
+            t0[c * b_w] = re0; t0[c * b_w + b_ri] = im0;
+            t1[c * b_w] = re1; t1[c * b_w + b_ri] = im1;
+
+            }
+            wg_convert(z0, t0, 2 * Cq);
+            wg_convert(z1, t1, 2 * Cq);
+          }
+          else if (b_w == 1 && g_w == 1)
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1270,7 +1317,7 @@ static void wg_dtcwt_analysis_biort_f32(const float* __restrict x, wg_int x_n, w
             z1[c] = re1; z1[c + b_ri] = im1;
 
           }
-          else
+          else 
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1355,7 +1402,7 @@ static void wg_dtcwt_analysis_biort_lowpass_f32(const float* __restrict x, wg_in
   {
     std::vector<T> z(W), line(2 * CS), comp(2 * 2 * CS);
     const T* src[7];
-    std::vector<T> y(4 * Cq), root(2 * Cq);
+    std::vector<T> y(4 * Cq), root(2 * Cq), staged(4 * Cq);   // staged: rows to convert
     std::vector<Read> zero_row(W), views(7 * W);   // image rows as read
     const Read* rows[7];
     #pragma omp for collapse(2) schedule(static)
@@ -1405,9 +1452,11 @@ static void wg_dtcwt_analysis_biort_lowpass_f32(const float* __restrict x, wg_in
           const T *qa = y.data(), *qb = qa + Cq, *qc = qb + Cq, *qd = qc + Cq;
           for (int pr = 0; pr < 2; ++pr) {
             S* dst = lo + n * lo_n + ch * lo_c + (2 * r + pr) * lo_sr;
+            T* out = wg_stage(dst, staged.data());
             const T* y0 = y.data() + 2 * pr * Cq;
             const T* y1 = y0 + Cq;
-            for (wg_int c = 0; c < Cq; ++c) { dst[2 * c] = y0[c]; dst[2 * c + 1] = y1[c]; }
+            for (wg_int c = 0; c < Cq; ++c) { out[2 * c] = y0[c]; out[2 * c + 1] = y1[c]; }
+            wg_unstage(dst, out, 2 * Cq);
           }
         }
       }
@@ -1493,7 +1542,7 @@ static void wg_dtcwt_analysis_qshift_f32(const float* __restrict x, wg_int x_n, 
   {
     std::vector<T> z(W), line(4 * CS), comp(4 * 4 * CS);
     const T* src[10];
-    std::vector<T> y(4 * Cq), root(2 * Cq);
+    std::vector<T> y(4 * Cq), root(2 * Cq), staged(4 * Cq);   // staged: rows to convert
     std::vector<Read> zero_row(W), views(10 * W);   // image rows as read
     const Read* rows[10];
     #pragma omp for collapse(2) schedule(static)
@@ -1569,9 +1618,11 @@ static void wg_dtcwt_analysis_qshift_f32(const float* __restrict x, wg_int x_n, 
           const T *qa = y.data(), *qb = qa + Cq, *qc = qb + Cq, *qd = qc + Cq;
           for (int pr = 0; pr < 2; ++pr) {
             S* dst = lo + n * lo_n + ch * lo_c + (2 * r + pr) * lo_sr;
+            T* out = wg_stage(dst, staged.data());
             const T* y0 = y.data() + 2 * pr * Cq;
             const T* y1 = y0 + Cq;
-            for (wg_int c = 0; c < Cq; ++c) { dst[2 * c] = y0[c]; dst[2 * c + 1] = y1[c]; }
+            for (wg_int c = 0; c < Cq; ++c) { out[2 * c] = y0[c]; out[2 * c + 1] = y1[c]; }
+            wg_unstage(dst, out, 2 * Cq);
           }
         }
         {   // product hi (rows) x lo (columns): quads a b / c d
@@ -1592,7 +1643,22 @@ static void wg_dtcwt_analysis_qshift_f32(const float* __restrict x, wg_int x_n, 
           S* z1 = band + n * b_n + ch * b_c + r * b_r + 5 * b_o;
           // q2c, with a copy of the loop for unit column strides (contiguous vectors). Bands,
           // gradients and quads never overlap: simd tells the compiler, which cannot check.
-          if (b_w == 1 && g_w == 1)
+          // Where S is not T and the row's values fill its span (the default layouts), q2c
+          // writes rows of T that one conversion each stores (wg_convert).
+          if (!std::is_same_v<S, T> && ((b_w == 2 && b_ri == 1) || (b_w == 1 && b_ri == Cq))) {
+            T *t0 = staged.data(), *t1 = t0 + 2 * Cq;
+            #pragma omp simd
+            for (wg_int c = 0; c < Cq; ++c) {
+            const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
+            const T re1 = (qa[c] + qd[c]) * s2, im1 = (qb[c] - qc[c]) * s2;
+            t0[c * b_w] = re0; t0[c * b_w + b_ri] = im0;
+            t1[c * b_w] = re1; t1[c * b_w + b_ri] = im1;
+
+            }
+            wg_convert(z0, t0, 2 * Cq);
+            wg_convert(z1, t1, 2 * Cq);
+          }
+          else if (b_w == 1 && g_w == 1)
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1601,7 +1667,7 @@ static void wg_dtcwt_analysis_qshift_f32(const float* __restrict x, wg_int x_n, 
             z1[c] = re1; z1[c + b_ri] = im1;
 
           }
-          else
+          else 
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1629,7 +1695,22 @@ static void wg_dtcwt_analysis_qshift_f32(const float* __restrict x, wg_int x_n, 
           S* z1 = band + n * b_n + ch * b_c + r * b_r + 3 * b_o;
           // q2c, with a copy of the loop for unit column strides (contiguous vectors). Bands,
           // gradients and quads never overlap: simd tells the compiler, which cannot check.
-          if (b_w == 1 && g_w == 1)
+          // Where S is not T and the row's values fill its span (the default layouts), q2c
+          // writes rows of T that one conversion each stores (wg_convert).
+          if (!std::is_same_v<S, T> && ((b_w == 2 && b_ri == 1) || (b_w == 1 && b_ri == Cq))) {
+            T *t0 = staged.data(), *t1 = t0 + 2 * Cq;
+            #pragma omp simd
+            for (wg_int c = 0; c < Cq; ++c) {
+            const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
+            const T re1 = (qa[c] + qd[c]) * s2, im1 = (qb[c] - qc[c]) * s2;
+            t0[c * b_w] = re0; t0[c * b_w + b_ri] = im0;
+            t1[c * b_w] = re1; t1[c * b_w + b_ri] = im1;
+
+            }
+            wg_convert(z0, t0, 2 * Cq);
+            wg_convert(z1, t1, 2 * Cq);
+          }
+          else if (b_w == 1 && g_w == 1)
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1638,7 +1719,7 @@ static void wg_dtcwt_analysis_qshift_f32(const float* __restrict x, wg_int x_n, 
             z1[c] = re1; z1[c + b_ri] = im1;
 
           }
-          else
+          else 
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1666,7 +1747,22 @@ static void wg_dtcwt_analysis_qshift_f32(const float* __restrict x, wg_int x_n, 
           S* z1 = band + n * b_n + ch * b_c + r * b_r + 4 * b_o;
           // q2c, with a copy of the loop for unit column strides (contiguous vectors). Bands,
           // gradients and quads never overlap: simd tells the compiler, which cannot check.
-          if (b_w == 1 && g_w == 1)
+          // Where S is not T and the row's values fill its span (the default layouts), q2c
+          // writes rows of T that one conversion each stores (wg_convert).
+          if (!std::is_same_v<S, T> && ((b_w == 2 && b_ri == 1) || (b_w == 1 && b_ri == Cq))) {
+            T *t0 = staged.data(), *t1 = t0 + 2 * Cq;
+            #pragma omp simd
+            for (wg_int c = 0; c < Cq; ++c) {
+            const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
+            const T re1 = (qa[c] + qd[c]) * s2, im1 = (qb[c] - qc[c]) * s2;
+            t0[c * b_w] = re0; t0[c * b_w + b_ri] = im0;
+            t1[c * b_w] = re1; t1[c * b_w + b_ri] = im1;
+
+            }
+            wg_convert(z0, t0, 2 * Cq);
+            wg_convert(z1, t1, 2 * Cq);
+          }
+          else if (b_w == 1 && g_w == 1)
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1675,7 +1771,7 @@ static void wg_dtcwt_analysis_qshift_f32(const float* __restrict x, wg_int x_n, 
             z1[c] = re1; z1[c + b_ri] = im1;
 
           }
-          else
+          else 
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1760,7 +1856,7 @@ static void wg_dtcwt_analysis_qshift_lowpass_f32(const float* __restrict x, wg_i
   {
     std::vector<T> z(W), line(4 * CS), comp(2 * 4 * CS);
     const T* src[10];
-    std::vector<T> y(4 * Cq), root(2 * Cq);
+    std::vector<T> y(4 * Cq), root(2 * Cq), staged(4 * Cq);   // staged: rows to convert
     std::vector<Read> zero_row(W), views(10 * W);   // image rows as read
     const Read* rows[10];
     #pragma omp for collapse(2) schedule(static)
@@ -1810,9 +1906,11 @@ static void wg_dtcwt_analysis_qshift_lowpass_f32(const float* __restrict x, wg_i
           const T *qa = y.data(), *qb = qa + Cq, *qc = qb + Cq, *qd = qc + Cq;
           for (int pr = 0; pr < 2; ++pr) {
             S* dst = lo + n * lo_n + ch * lo_c + (2 * r + pr) * lo_sr;
+            T* out = wg_stage(dst, staged.data());
             const T* y0 = y.data() + 2 * pr * Cq;
             const T* y1 = y0 + Cq;
-            for (wg_int c = 0; c < Cq; ++c) { dst[2 * c] = y0[c]; dst[2 * c + 1] = y1[c]; }
+            for (wg_int c = 0; c < Cq; ++c) { out[2 * c] = y0[c]; out[2 * c + 1] = y1[c]; }
+            wg_unstage(dst, out, 2 * Cq);
           }
         }
       }

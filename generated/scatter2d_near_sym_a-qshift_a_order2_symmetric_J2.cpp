@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // scatter2d_near_sym_a-qshift_a_order2_symmetric_J2: wg_dtcwt_analysis_biort_magnitude, wg_dtcwt_analysis_biort_none_magnitude_grad, wg_dtcwt_adjoint_biort, wg_dtcwt_analysis_qshift_pooled_magnitude, wg_dtcwt_analysis_qshift_none_magnitude_grad, wg_dtcwt_adjoint_qshift_pooled, wg_dtcwt_analysis_biort_pooled_magnitude, wg_dtcwt_adjoint_biort_pooled
 // target cpu; float32: stored as float, summed in float
-// source key 084e744de0c2b255cb9109ee76b7f396947d6ee788c2e2c076783ffec71e820d (a kernel's JSON: its cache entry's meta.json)
+// source key 9c728356ab0003afb9294b71f0a0a44debe24b7ccfc990b7f709f67a365702a4 (a kernel's JSON: its cache entry's meta.json)
 // CPU shell of the DTCWT levels: one function per level kind, OpenMP over planes and quad
 // rows. Per quad row, each line (row filter, phase) is filtered down the rows into a
 // buffer as wide as the image, read into the window of extended columns (main run copied,
@@ -187,7 +187,7 @@ static void wg_dtcwt_analysis_biort_magnitude_f32(const float* __restrict x, wg_
   {
     std::vector<T> z(W), line(2 * CS), comp(4 * 2 * CS);
     const T* src[7];
-    std::vector<T> y(4 * Cq), root(2 * Cq);
+    std::vector<T> y(4 * Cq), root(2 * Cq), staged(4 * Cq);   // staged: rows to convert
     std::vector<Read> zero_row(W), views(7 * W);   // image rows as read
     const Read* rows[7];
     #pragma omp for collapse(2) schedule(static)
@@ -263,9 +263,11 @@ static void wg_dtcwt_analysis_biort_magnitude_f32(const float* __restrict x, wg_
           const T *qa = y.data(), *qb = qa + Cq, *qc = qb + Cq, *qd = qc + Cq;
           for (int pr = 0; pr < 2; ++pr) {
             S* dst = lo + n * lo_n + ch * lo_c + (2 * r + pr) * lo_sr;
+            T* out = wg_stage(dst, staged.data());
             const T* y0 = y.data() + 2 * pr * Cq;
             const T* y1 = y0 + Cq;
-            for (wg_int c = 0; c < Cq; ++c) { dst[2 * c] = y0[c]; dst[2 * c + 1] = y1[c]; }
+            for (wg_int c = 0; c < Cq; ++c) { out[2 * c] = y0[c]; out[2 * c + 1] = y1[c]; }
+            wg_unstage(dst, out, 2 * Cq);
           }
         }
         {   // product hi (rows) x lo (columns): quads a b / c d
@@ -295,7 +297,24 @@ static void wg_dtcwt_analysis_biort_magnitude_f32(const float* __restrict x, wg_
           wg_rsqrt(r0, 2 * Cq);
           // q2c, with a copy of the loop for unit column strides (contiguous vectors). Bands,
           // gradients and quads never overlap: simd tells the compiler, which cannot check.
-          if (b_w == 1 && g_w == 1)
+          // Where S is not T and the row's values fill its span (the default layouts), q2c
+          // writes rows of T that one conversion each stores (wg_convert).
+          if (!std::is_same_v<S, T> && b_w == 1) {
+            T *t0 = staged.data(), *t1 = t0 + 1 * Cq;
+            #pragma omp simd
+            for (wg_int c = 0; c < Cq; ++c) {
+            const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
+            const T re1 = (qa[c] + qd[c]) * s2, im1 = (qb[c] - qc[c]) * s2;
+            { const T s = re0 * re0 + im0 * im0 + T(mb * mb);
+              t0[c * b_w] = s * r0[c] - T(mb); }
+            { const T s = re1 * re1 + im1 * im1 + T(mb * mb);
+              t1[c * b_w] = s * r1[c] - T(mb); }
+
+            }
+            wg_convert(z0, t0, 1 * Cq);
+            wg_convert(z1, t1, 1 * Cq);
+          }
+          else if (b_w == 1 && g_w == 1)
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -306,7 +325,7 @@ static void wg_dtcwt_analysis_biort_magnitude_f32(const float* __restrict x, wg_
               z1[c] = s * r1[c] - T(mb); }
 
           }
-          else
+          else 
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -345,7 +364,24 @@ static void wg_dtcwt_analysis_biort_magnitude_f32(const float* __restrict x, wg_
           wg_rsqrt(r0, 2 * Cq);
           // q2c, with a copy of the loop for unit column strides (contiguous vectors). Bands,
           // gradients and quads never overlap: simd tells the compiler, which cannot check.
-          if (b_w == 1 && g_w == 1)
+          // Where S is not T and the row's values fill its span (the default layouts), q2c
+          // writes rows of T that one conversion each stores (wg_convert).
+          if (!std::is_same_v<S, T> && b_w == 1) {
+            T *t0 = staged.data(), *t1 = t0 + 1 * Cq;
+            #pragma omp simd
+            for (wg_int c = 0; c < Cq; ++c) {
+            const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
+            const T re1 = (qa[c] + qd[c]) * s2, im1 = (qb[c] - qc[c]) * s2;
+            { const T s = re0 * re0 + im0 * im0 + T(mb * mb);
+              t0[c * b_w] = s * r0[c] - T(mb); }
+            { const T s = re1 * re1 + im1 * im1 + T(mb * mb);
+              t1[c * b_w] = s * r1[c] - T(mb); }
+
+            }
+            wg_convert(z0, t0, 1 * Cq);
+            wg_convert(z1, t1, 1 * Cq);
+          }
+          else if (b_w == 1 && g_w == 1)
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -356,7 +392,7 @@ static void wg_dtcwt_analysis_biort_magnitude_f32(const float* __restrict x, wg_
               z1[c] = s * r1[c] - T(mb); }
 
           }
-          else
+          else 
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -395,7 +431,24 @@ static void wg_dtcwt_analysis_biort_magnitude_f32(const float* __restrict x, wg_
           wg_rsqrt(r0, 2 * Cq);
           // q2c, with a copy of the loop for unit column strides (contiguous vectors). Bands,
           // gradients and quads never overlap: simd tells the compiler, which cannot check.
-          if (b_w == 1 && g_w == 1)
+          // Where S is not T and the row's values fill its span (the default layouts), q2c
+          // writes rows of T that one conversion each stores (wg_convert).
+          if (!std::is_same_v<S, T> && b_w == 1) {
+            T *t0 = staged.data(), *t1 = t0 + 1 * Cq;
+            #pragma omp simd
+            for (wg_int c = 0; c < Cq; ++c) {
+            const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
+            const T re1 = (qa[c] + qd[c]) * s2, im1 = (qb[c] - qc[c]) * s2;
+            { const T s = re0 * re0 + im0 * im0 + T(mb * mb);
+              t0[c * b_w] = s * r0[c] - T(mb); }
+            { const T s = re1 * re1 + im1 * im1 + T(mb * mb);
+              t1[c * b_w] = s * r1[c] - T(mb); }
+
+            }
+            wg_convert(z0, t0, 1 * Cq);
+            wg_convert(z1, t1, 1 * Cq);
+          }
+          else if (b_w == 1 && g_w == 1)
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -406,7 +459,7 @@ static void wg_dtcwt_analysis_biort_magnitude_f32(const float* __restrict x, wg_
               z1[c] = s * r1[c] - T(mb); }
 
           }
-          else
+          else 
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -501,7 +554,7 @@ static void wg_dtcwt_analysis_biort_none_magnitude_grad_f32(const float* __restr
   {
     std::vector<T> z(W), line(2 * CS), comp(4 * 2 * CS);
     const T* src[7];
-    std::vector<T> y(4 * Cq), root(2 * Cq);
+    std::vector<T> y(4 * Cq), root(2 * Cq), staged(4 * Cq);   // staged: rows to convert
     std::vector<Read> zero_row(W), views(7 * W);   // image rows as read
     const Read* rows[7];
     #pragma omp for collapse(2) schedule(static)
@@ -590,7 +643,26 @@ static void wg_dtcwt_analysis_biort_none_magnitude_grad_f32(const float* __restr
           wg_rsqrt(r0, 2 * Cq);
           // q2c, with a copy of the loop for unit column strides (contiguous vectors). Bands,
           // gradients and quads never overlap: simd tells the compiler, which cannot check.
-          if (b_w == 1 && g_w == 1)
+          // Where S is not T and the row's values fill its span (the default layouts), q2c
+          // writes rows of T that one conversion each stores (wg_convert).
+          if (!std::is_same_v<S, T> && ((b_w == 2 && b_ri == 1) || (b_w == 1 && b_ri == Cq))) {
+            T *t0 = staged.data(), *t1 = t0 + 2 * Cq;
+            #pragma omp simd
+            for (wg_int c = 0; c < Cq; ++c) {
+            const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
+            const T re1 = (qa[c] + qd[c]) * s2, im1 = (qb[c] - qc[c]) * s2;
+            { const T s = re0 * re0 + im0 * im0 + T(mb * mb);
+              const T q = g0[c * g_w] * r0[c];
+              t0[c * b_w] = re0 * q; t0[c * b_w + b_ri] = im0 * q; }
+            { const T s = re1 * re1 + im1 * im1 + T(mb * mb);
+              const T q = g1[c * g_w] * r1[c];
+              t1[c * b_w] = re1 * q; t1[c * b_w + b_ri] = im1 * q; }
+
+            }
+            wg_convert(z0, t0, 2 * Cq);
+            wg_convert(z1, t1, 2 * Cq);
+          }
+          else if (b_w == 1 && g_w == 1)
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -603,7 +675,7 @@ static void wg_dtcwt_analysis_biort_none_magnitude_grad_f32(const float* __restr
               z1[c] = re1 * q; z1[c + b_ri] = im1 * q; }
 
           }
-          else
+          else 
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -646,7 +718,26 @@ static void wg_dtcwt_analysis_biort_none_magnitude_grad_f32(const float* __restr
           wg_rsqrt(r0, 2 * Cq);
           // q2c, with a copy of the loop for unit column strides (contiguous vectors). Bands,
           // gradients and quads never overlap: simd tells the compiler, which cannot check.
-          if (b_w == 1 && g_w == 1)
+          // Where S is not T and the row's values fill its span (the default layouts), q2c
+          // writes rows of T that one conversion each stores (wg_convert).
+          if (!std::is_same_v<S, T> && ((b_w == 2 && b_ri == 1) || (b_w == 1 && b_ri == Cq))) {
+            T *t0 = staged.data(), *t1 = t0 + 2 * Cq;
+            #pragma omp simd
+            for (wg_int c = 0; c < Cq; ++c) {
+            const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
+            const T re1 = (qa[c] + qd[c]) * s2, im1 = (qb[c] - qc[c]) * s2;
+            { const T s = re0 * re0 + im0 * im0 + T(mb * mb);
+              const T q = g0[c * g_w] * r0[c];
+              t0[c * b_w] = re0 * q; t0[c * b_w + b_ri] = im0 * q; }
+            { const T s = re1 * re1 + im1 * im1 + T(mb * mb);
+              const T q = g1[c * g_w] * r1[c];
+              t1[c * b_w] = re1 * q; t1[c * b_w + b_ri] = im1 * q; }
+
+            }
+            wg_convert(z0, t0, 2 * Cq);
+            wg_convert(z1, t1, 2 * Cq);
+          }
+          else if (b_w == 1 && g_w == 1)
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -659,7 +750,7 @@ static void wg_dtcwt_analysis_biort_none_magnitude_grad_f32(const float* __restr
               z1[c] = re1 * q; z1[c + b_ri] = im1 * q; }
 
           }
-          else
+          else 
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -702,7 +793,26 @@ static void wg_dtcwt_analysis_biort_none_magnitude_grad_f32(const float* __restr
           wg_rsqrt(r0, 2 * Cq);
           // q2c, with a copy of the loop for unit column strides (contiguous vectors). Bands,
           // gradients and quads never overlap: simd tells the compiler, which cannot check.
-          if (b_w == 1 && g_w == 1)
+          // Where S is not T and the row's values fill its span (the default layouts), q2c
+          // writes rows of T that one conversion each stores (wg_convert).
+          if (!std::is_same_v<S, T> && ((b_w == 2 && b_ri == 1) || (b_w == 1 && b_ri == Cq))) {
+            T *t0 = staged.data(), *t1 = t0 + 2 * Cq;
+            #pragma omp simd
+            for (wg_int c = 0; c < Cq; ++c) {
+            const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
+            const T re1 = (qa[c] + qd[c]) * s2, im1 = (qb[c] - qc[c]) * s2;
+            { const T s = re0 * re0 + im0 * im0 + T(mb * mb);
+              const T q = g0[c * g_w] * r0[c];
+              t0[c * b_w] = re0 * q; t0[c * b_w + b_ri] = im0 * q; }
+            { const T s = re1 * re1 + im1 * im1 + T(mb * mb);
+              const T q = g1[c * g_w] * r1[c];
+              t1[c * b_w] = re1 * q; t1[c * b_w + b_ri] = im1 * q; }
+
+            }
+            wg_convert(z0, t0, 2 * Cq);
+            wg_convert(z1, t1, 2 * Cq);
+          }
+          else if (b_w == 1 && g_w == 1)
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -715,7 +825,7 @@ static void wg_dtcwt_analysis_biort_none_magnitude_grad_f32(const float* __restr
               z1[c] = re1 * q; z1[c + b_ri] = im1 * q; }
 
           }
-          else
+          else 
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1076,7 +1186,7 @@ static void wg_dtcwt_analysis_qshift_pooled_magnitude_f32(const float* __restric
   {
     std::vector<T> z(W), line(4 * CS), comp(4 * 4 * CS);
     const T* src[10];
-    std::vector<T> y(4 * Cq), root(2 * Cq);
+    std::vector<T> y(4 * Cq), root(2 * Cq), staged(4 * Cq);   // staged: rows to convert
     std::vector<Read> zero_row(W), views(10 * W);   // image rows as read
     const Read* rows[10];
     #pragma omp for collapse(2) schedule(static)
@@ -1151,7 +1261,9 @@ static void wg_dtcwt_analysis_qshift_pooled_magnitude_f32(const float* __restric
           wg_combine<10>(y.data() + 3 * Cq, src, wg_dtcwt_analysis_qshift_pooled_magnitude_lo1_tap, Cq);
           const T *qa = y.data(), *qb = qa + Cq, *qc = qb + Cq, *qd = qc + Cq;
           S* dst = lo + n * lo_n + ch * lo_c + r * lo_sr;
-          for (wg_int c = 0; c < Cq; ++c) dst[c] = (qa[c] + qb[c] + qc[c] + qd[c]) * T(0.25);
+          T* out = wg_stage(dst, staged.data());
+          for (wg_int c = 0; c < Cq; ++c) out[c] = (qa[c] + qb[c] + qc[c] + qd[c]) * T(0.25);
+          wg_unstage(dst, out, Cq);
         }
         {   // product hi (rows) x lo (columns): quads a b / c d
           for (int t = 0; t < 10; ++t)
@@ -1180,7 +1292,24 @@ static void wg_dtcwt_analysis_qshift_pooled_magnitude_f32(const float* __restric
           wg_rsqrt(r0, 2 * Cq);
           // q2c, with a copy of the loop for unit column strides (contiguous vectors). Bands,
           // gradients and quads never overlap: simd tells the compiler, which cannot check.
-          if (b_w == 1 && g_w == 1)
+          // Where S is not T and the row's values fill its span (the default layouts), q2c
+          // writes rows of T that one conversion each stores (wg_convert).
+          if (!std::is_same_v<S, T> && b_w == 1) {
+            T *t0 = staged.data(), *t1 = t0 + 1 * Cq;
+            #pragma omp simd
+            for (wg_int c = 0; c < Cq; ++c) {
+            const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
+            const T re1 = (qa[c] + qd[c]) * s2, im1 = (qb[c] - qc[c]) * s2;
+            { const T s = re0 * re0 + im0 * im0 + T(mb * mb);
+              t0[c * b_w] = s * r0[c] - T(mb); }
+            { const T s = re1 * re1 + im1 * im1 + T(mb * mb);
+              t1[c * b_w] = s * r1[c] - T(mb); }
+
+            }
+            wg_convert(z0, t0, 1 * Cq);
+            wg_convert(z1, t1, 1 * Cq);
+          }
+          else if (b_w == 1 && g_w == 1)
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1191,7 +1320,7 @@ static void wg_dtcwt_analysis_qshift_pooled_magnitude_f32(const float* __restric
               z1[c] = s * r1[c] - T(mb); }
 
           }
-          else
+          else 
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1230,7 +1359,24 @@ static void wg_dtcwt_analysis_qshift_pooled_magnitude_f32(const float* __restric
           wg_rsqrt(r0, 2 * Cq);
           // q2c, with a copy of the loop for unit column strides (contiguous vectors). Bands,
           // gradients and quads never overlap: simd tells the compiler, which cannot check.
-          if (b_w == 1 && g_w == 1)
+          // Where S is not T and the row's values fill its span (the default layouts), q2c
+          // writes rows of T that one conversion each stores (wg_convert).
+          if (!std::is_same_v<S, T> && b_w == 1) {
+            T *t0 = staged.data(), *t1 = t0 + 1 * Cq;
+            #pragma omp simd
+            for (wg_int c = 0; c < Cq; ++c) {
+            const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
+            const T re1 = (qa[c] + qd[c]) * s2, im1 = (qb[c] - qc[c]) * s2;
+            { const T s = re0 * re0 + im0 * im0 + T(mb * mb);
+              t0[c * b_w] = s * r0[c] - T(mb); }
+            { const T s = re1 * re1 + im1 * im1 + T(mb * mb);
+              t1[c * b_w] = s * r1[c] - T(mb); }
+
+            }
+            wg_convert(z0, t0, 1 * Cq);
+            wg_convert(z1, t1, 1 * Cq);
+          }
+          else if (b_w == 1 && g_w == 1)
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1241,7 +1387,7 @@ static void wg_dtcwt_analysis_qshift_pooled_magnitude_f32(const float* __restric
               z1[c] = s * r1[c] - T(mb); }
 
           }
-          else
+          else 
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1280,7 +1426,24 @@ static void wg_dtcwt_analysis_qshift_pooled_magnitude_f32(const float* __restric
           wg_rsqrt(r0, 2 * Cq);
           // q2c, with a copy of the loop for unit column strides (contiguous vectors). Bands,
           // gradients and quads never overlap: simd tells the compiler, which cannot check.
-          if (b_w == 1 && g_w == 1)
+          // Where S is not T and the row's values fill its span (the default layouts), q2c
+          // writes rows of T that one conversion each stores (wg_convert).
+          if (!std::is_same_v<S, T> && b_w == 1) {
+            T *t0 = staged.data(), *t1 = t0 + 1 * Cq;
+            #pragma omp simd
+            for (wg_int c = 0; c < Cq; ++c) {
+            const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
+            const T re1 = (qa[c] + qd[c]) * s2, im1 = (qb[c] - qc[c]) * s2;
+            { const T s = re0 * re0 + im0 * im0 + T(mb * mb);
+              t0[c * b_w] = s * r0[c] - T(mb); }
+            { const T s = re1 * re1 + im1 * im1 + T(mb * mb);
+              t1[c * b_w] = s * r1[c] - T(mb); }
+
+            }
+            wg_convert(z0, t0, 1 * Cq);
+            wg_convert(z1, t1, 1 * Cq);
+          }
+          else if (b_w == 1 && g_w == 1)
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1291,7 +1454,7 @@ static void wg_dtcwt_analysis_qshift_pooled_magnitude_f32(const float* __restric
               z1[c] = s * r1[c] - T(mb); }
 
           }
-          else
+          else 
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1386,7 +1549,7 @@ static void wg_dtcwt_analysis_qshift_none_magnitude_grad_f32(const float* __rest
   {
     std::vector<T> z(W), line(4 * CS), comp(4 * 4 * CS);
     const T* src[10];
-    std::vector<T> y(4 * Cq), root(2 * Cq);
+    std::vector<T> y(4 * Cq), root(2 * Cq), staged(4 * Cq);   // staged: rows to convert
     std::vector<Read> zero_row(W), views(10 * W);   // image rows as read
     const Read* rows[10];
     #pragma omp for collapse(2) schedule(static)
@@ -1475,7 +1638,26 @@ static void wg_dtcwt_analysis_qshift_none_magnitude_grad_f32(const float* __rest
           wg_rsqrt(r0, 2 * Cq);
           // q2c, with a copy of the loop for unit column strides (contiguous vectors). Bands,
           // gradients and quads never overlap: simd tells the compiler, which cannot check.
-          if (b_w == 1 && g_w == 1)
+          // Where S is not T and the row's values fill its span (the default layouts), q2c
+          // writes rows of T that one conversion each stores (wg_convert).
+          if (!std::is_same_v<S, T> && ((b_w == 2 && b_ri == 1) || (b_w == 1 && b_ri == Cq))) {
+            T *t0 = staged.data(), *t1 = t0 + 2 * Cq;
+            #pragma omp simd
+            for (wg_int c = 0; c < Cq; ++c) {
+            const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
+            const T re1 = (qa[c] + qd[c]) * s2, im1 = (qb[c] - qc[c]) * s2;
+            { const T s = re0 * re0 + im0 * im0 + T(mb * mb);
+              const T q = g0[c * g_w] * r0[c];
+              t0[c * b_w] = re0 * q; t0[c * b_w + b_ri] = im0 * q; }
+            { const T s = re1 * re1 + im1 * im1 + T(mb * mb);
+              const T q = g1[c * g_w] * r1[c];
+              t1[c * b_w] = re1 * q; t1[c * b_w + b_ri] = im1 * q; }
+
+            }
+            wg_convert(z0, t0, 2 * Cq);
+            wg_convert(z1, t1, 2 * Cq);
+          }
+          else if (b_w == 1 && g_w == 1)
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1488,7 +1670,7 @@ static void wg_dtcwt_analysis_qshift_none_magnitude_grad_f32(const float* __rest
               z1[c] = re1 * q; z1[c + b_ri] = im1 * q; }
 
           }
-          else
+          else 
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1531,7 +1713,26 @@ static void wg_dtcwt_analysis_qshift_none_magnitude_grad_f32(const float* __rest
           wg_rsqrt(r0, 2 * Cq);
           // q2c, with a copy of the loop for unit column strides (contiguous vectors). Bands,
           // gradients and quads never overlap: simd tells the compiler, which cannot check.
-          if (b_w == 1 && g_w == 1)
+          // Where S is not T and the row's values fill its span (the default layouts), q2c
+          // writes rows of T that one conversion each stores (wg_convert).
+          if (!std::is_same_v<S, T> && ((b_w == 2 && b_ri == 1) || (b_w == 1 && b_ri == Cq))) {
+            T *t0 = staged.data(), *t1 = t0 + 2 * Cq;
+            #pragma omp simd
+            for (wg_int c = 0; c < Cq; ++c) {
+            const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
+            const T re1 = (qa[c] + qd[c]) * s2, im1 = (qb[c] - qc[c]) * s2;
+            { const T s = re0 * re0 + im0 * im0 + T(mb * mb);
+              const T q = g0[c * g_w] * r0[c];
+              t0[c * b_w] = re0 * q; t0[c * b_w + b_ri] = im0 * q; }
+            { const T s = re1 * re1 + im1 * im1 + T(mb * mb);
+              const T q = g1[c * g_w] * r1[c];
+              t1[c * b_w] = re1 * q; t1[c * b_w + b_ri] = im1 * q; }
+
+            }
+            wg_convert(z0, t0, 2 * Cq);
+            wg_convert(z1, t1, 2 * Cq);
+          }
+          else if (b_w == 1 && g_w == 1)
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1544,7 +1745,7 @@ static void wg_dtcwt_analysis_qshift_none_magnitude_grad_f32(const float* __rest
               z1[c] = re1 * q; z1[c + b_ri] = im1 * q; }
 
           }
-          else
+          else 
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1587,7 +1788,26 @@ static void wg_dtcwt_analysis_qshift_none_magnitude_grad_f32(const float* __rest
           wg_rsqrt(r0, 2 * Cq);
           // q2c, with a copy of the loop for unit column strides (contiguous vectors). Bands,
           // gradients and quads never overlap: simd tells the compiler, which cannot check.
-          if (b_w == 1 && g_w == 1)
+          // Where S is not T and the row's values fill its span (the default layouts), q2c
+          // writes rows of T that one conversion each stores (wg_convert).
+          if (!std::is_same_v<S, T> && ((b_w == 2 && b_ri == 1) || (b_w == 1 && b_ri == Cq))) {
+            T *t0 = staged.data(), *t1 = t0 + 2 * Cq;
+            #pragma omp simd
+            for (wg_int c = 0; c < Cq; ++c) {
+            const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
+            const T re1 = (qa[c] + qd[c]) * s2, im1 = (qb[c] - qc[c]) * s2;
+            { const T s = re0 * re0 + im0 * im0 + T(mb * mb);
+              const T q = g0[c * g_w] * r0[c];
+              t0[c * b_w] = re0 * q; t0[c * b_w + b_ri] = im0 * q; }
+            { const T s = re1 * re1 + im1 * im1 + T(mb * mb);
+              const T q = g1[c * g_w] * r1[c];
+              t1[c * b_w] = re1 * q; t1[c * b_w + b_ri] = im1 * q; }
+
+            }
+            wg_convert(z0, t0, 2 * Cq);
+            wg_convert(z1, t1, 2 * Cq);
+          }
+          else if (b_w == 1 && g_w == 1)
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -1600,7 +1820,7 @@ static void wg_dtcwt_analysis_qshift_none_magnitude_grad_f32(const float* __rest
               z1[c] = re1 * q; z1[c + b_ri] = im1 * q; }
 
           }
-          else
+          else 
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -2006,7 +2226,7 @@ static void wg_dtcwt_analysis_biort_pooled_magnitude_f32(const float* __restrict
   {
     std::vector<T> z(W), line(2 * CS), comp(4 * 2 * CS);
     const T* src[7];
-    std::vector<T> y(4 * Cq), root(2 * Cq);
+    std::vector<T> y(4 * Cq), root(2 * Cq), staged(4 * Cq);   // staged: rows to convert
     std::vector<Read> zero_row(W), views(7 * W);   // image rows as read
     const Read* rows[7];
     #pragma omp for collapse(2) schedule(static)
@@ -2081,7 +2301,9 @@ static void wg_dtcwt_analysis_biort_pooled_magnitude_f32(const float* __restrict
           wg_combine<5>(y.data() + 3 * Cq, src, wg_dtcwt_analysis_biort_pooled_magnitude_lo1_tap, Cq);
           const T *qa = y.data(), *qb = qa + Cq, *qc = qb + Cq, *qd = qc + Cq;
           S* dst = lo + n * lo_n + ch * lo_c + r * lo_sr;
-          for (wg_int c = 0; c < Cq; ++c) dst[c] = (qa[c] + qb[c] + qc[c] + qd[c]) * T(0.25);
+          T* out = wg_stage(dst, staged.data());
+          for (wg_int c = 0; c < Cq; ++c) out[c] = (qa[c] + qb[c] + qc[c] + qd[c]) * T(0.25);
+          wg_unstage(dst, out, Cq);
         }
         {   // product hi (rows) x lo (columns): quads a b / c d
           for (int t = 0; t < 5; ++t)
@@ -2110,7 +2332,24 @@ static void wg_dtcwt_analysis_biort_pooled_magnitude_f32(const float* __restrict
           wg_rsqrt(r0, 2 * Cq);
           // q2c, with a copy of the loop for unit column strides (contiguous vectors). Bands,
           // gradients and quads never overlap: simd tells the compiler, which cannot check.
-          if (b_w == 1 && g_w == 1)
+          // Where S is not T and the row's values fill its span (the default layouts), q2c
+          // writes rows of T that one conversion each stores (wg_convert).
+          if (!std::is_same_v<S, T> && b_w == 1) {
+            T *t0 = staged.data(), *t1 = t0 + 1 * Cq;
+            #pragma omp simd
+            for (wg_int c = 0; c < Cq; ++c) {
+            const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
+            const T re1 = (qa[c] + qd[c]) * s2, im1 = (qb[c] - qc[c]) * s2;
+            { const T s = re0 * re0 + im0 * im0 + T(mb * mb);
+              t0[c * b_w] = s * r0[c] - T(mb); }
+            { const T s = re1 * re1 + im1 * im1 + T(mb * mb);
+              t1[c * b_w] = s * r1[c] - T(mb); }
+
+            }
+            wg_convert(z0, t0, 1 * Cq);
+            wg_convert(z1, t1, 1 * Cq);
+          }
+          else if (b_w == 1 && g_w == 1)
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -2121,7 +2360,7 @@ static void wg_dtcwt_analysis_biort_pooled_magnitude_f32(const float* __restrict
               z1[c] = s * r1[c] - T(mb); }
 
           }
-          else
+          else 
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -2160,7 +2399,24 @@ static void wg_dtcwt_analysis_biort_pooled_magnitude_f32(const float* __restrict
           wg_rsqrt(r0, 2 * Cq);
           // q2c, with a copy of the loop for unit column strides (contiguous vectors). Bands,
           // gradients and quads never overlap: simd tells the compiler, which cannot check.
-          if (b_w == 1 && g_w == 1)
+          // Where S is not T and the row's values fill its span (the default layouts), q2c
+          // writes rows of T that one conversion each stores (wg_convert).
+          if (!std::is_same_v<S, T> && b_w == 1) {
+            T *t0 = staged.data(), *t1 = t0 + 1 * Cq;
+            #pragma omp simd
+            for (wg_int c = 0; c < Cq; ++c) {
+            const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
+            const T re1 = (qa[c] + qd[c]) * s2, im1 = (qb[c] - qc[c]) * s2;
+            { const T s = re0 * re0 + im0 * im0 + T(mb * mb);
+              t0[c * b_w] = s * r0[c] - T(mb); }
+            { const T s = re1 * re1 + im1 * im1 + T(mb * mb);
+              t1[c * b_w] = s * r1[c] - T(mb); }
+
+            }
+            wg_convert(z0, t0, 1 * Cq);
+            wg_convert(z1, t1, 1 * Cq);
+          }
+          else if (b_w == 1 && g_w == 1)
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -2171,7 +2427,7 @@ static void wg_dtcwt_analysis_biort_pooled_magnitude_f32(const float* __restrict
               z1[c] = s * r1[c] - T(mb); }
 
           }
-          else
+          else 
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -2210,7 +2466,24 @@ static void wg_dtcwt_analysis_biort_pooled_magnitude_f32(const float* __restrict
           wg_rsqrt(r0, 2 * Cq);
           // q2c, with a copy of the loop for unit column strides (contiguous vectors). Bands,
           // gradients and quads never overlap: simd tells the compiler, which cannot check.
-          if (b_w == 1 && g_w == 1)
+          // Where S is not T and the row's values fill its span (the default layouts), q2c
+          // writes rows of T that one conversion each stores (wg_convert).
+          if (!std::is_same_v<S, T> && b_w == 1) {
+            T *t0 = staged.data(), *t1 = t0 + 1 * Cq;
+            #pragma omp simd
+            for (wg_int c = 0; c < Cq; ++c) {
+            const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
+            const T re1 = (qa[c] + qd[c]) * s2, im1 = (qb[c] - qc[c]) * s2;
+            { const T s = re0 * re0 + im0 * im0 + T(mb * mb);
+              t0[c * b_w] = s * r0[c] - T(mb); }
+            { const T s = re1 * re1 + im1 * im1 + T(mb * mb);
+              t1[c * b_w] = s * r1[c] - T(mb); }
+
+            }
+            wg_convert(z0, t0, 1 * Cq);
+            wg_convert(z1, t1, 1 * Cq);
+          }
+          else if (b_w == 1 && g_w == 1)
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;
@@ -2221,7 +2494,7 @@ static void wg_dtcwt_analysis_biort_pooled_magnitude_f32(const float* __restrict
               z1[c] = s * r1[c] - T(mb); }
 
           }
-          else
+          else 
           #pragma omp simd
           for (wg_int c = 0; c < Cq; ++c) {
             const T re0 = (qa[c] - qd[c]) * s2, im0 = (qb[c] + qc[c]) * s2;

@@ -144,6 +144,23 @@ def test_dtcwt_half(biort, qshift, mode, target, dtype):
 
 
 @pytest.mark.parametrize("dtype", HALF)
+def test_dtcwt_half_band_layouts_round_alike(dtype):
+    """The CPU stores 2-byte band rows by one of three paths, by layout (rows of float
+    converted at once where the values fill the row: orientation-major (N, C, 6, h, w, 2)
+    and (N, C, 6, h, 2, w); element by element otherwise, (N, C, 6, 2, h, w)): every path
+    rounds each value once, so all give the same bits."""
+    x = torch.randn(2, 3, 21, 18).to(dtype)
+    bands = {}
+    for ri_dim in (5, 4, 3):
+        t = wavegen.build(wavegen.Spec("dtcwt2d", levels=2, biort="near_sym_b",
+                                       qshift="qshift_b", o_dim=2, ri_dim=ri_dim))
+        yl, yh = t(x)
+        bands[ri_dim] = [yl] + [h.movedim(ri_dim, -1) for h in yh]
+    for ri_dim in (4, 3):
+        assert all(torch.equal(a, b) for a, b in zip(bands[5], bands[ri_dim])), ri_dim
+
+
+@pytest.mark.parametrize("dtype", HALF)
 @pytest.mark.parametrize("layer,target", [("ScatLayer", None), ("ScatLayerj2", None),
                                           ("ScatLayerj2", "cuda_emulated")])
 def test_scattering_half(layer, target, dtype):
