@@ -170,6 +170,9 @@ def test_errors_name_the_problem():
         F.wavedec(x, "db99")
     with pytest.raises(ValueError, match="unknown mode 'mirror'"):
         F.dwt(x, "db2", "mirror")
+    with pytest.raises(ValueError, match=r"a mode per axis is not supported; got "
+                                         r"\('symmetric', 'zero'\)"):
+        F.dwt2(torch.randn(8, 8), "haar", mode=("symmetric", "zero"))
     with pytest.raises(ValueError, match="axes must be distinct"):
         F.wavedec2(torch.randn(4, 4, 4), "haar", axes=(1, -2))
     with pytest.raises(ValueError, match="at least 2 dimension"):

@@ -110,7 +110,7 @@ def _check_level(level, sizes, wavelet) -> int:
 
 def _mode(mode) -> str:
     if isinstance(mode, (tuple, list)):
-        if len(set(map(normalize_mode, mode))) != 1:
+        if len(set(map(canonical_mode, mode))) != 1:
             raise ValueError(f"a mode per axis is not supported; got {tuple(mode)}")
         mode = mode[0]
     return mode
