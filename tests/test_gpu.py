@@ -119,3 +119,36 @@ def test_cuda_scatter_matches_cpu_target(kw, dtype):
     zg.backward(g.cuda())
     assert_within(xg.grad.cpu(), xc.grad.double().numpy(),
                   bounds.gradient(g.double(), paths_of(s)), "gradients")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_cuda_half_storage_and_autocast(dtype):
+    """2-byte storage on the device, against float64 on the same values within the bounds of
+    tests/bounds.py (as test_half holds the CPU targets), and autocast on CUDA as for
+    convolutions: float32 CUDA inputs run in the autocast dtype, bit for bit the call on
+    converted inputs."""
+    x = torch.randn(2, 3, 61, 77).to(dtype)
+    x64 = x.double()
+    both = [(dtype, 1), (torch.float64, 1)]
+    dwt = wavegen.build(wavegen.Spec("dwt2d", "db4", 3, "symmetric"))
+    yl, yh = dwt(x.cuda())
+    low, details = DwtBounds(x64.numpy(), "db4", "symmetric", 3, dtype, 2).forward(both)
+    exact_l, exact_h = dwt(x64)
+    assert yl.dtype == dtype
+    assert_within(yl.cpu(), exact_l.numpy(), low, "dwt yl")
+    for j, (a, b) in enumerate(zip(yh, exact_h)):
+        assert_within(a.cpu(), b.numpy(), details[j], f"dwt yh[{j}]")
+    dtcwt = wavegen.build(wavegen.Spec("dtcwt2d", levels=3, biort="near_sym_b",
+                                       qshift="qshift_b"))
+    yl, yh = dtcwt(x.cuda())
+    low, bands = DtcwtBounds(x64.numpy(), "near_sym_b", "qshift_b", 3).forward(both)
+    exact_l, exact_h = dtcwt(x64)
+    assert_within(yl.cpu(), exact_l.numpy(), low, "dtcwt yl")
+    for j, (a, b) in enumerate(zip(yh, exact_h)):
+        assert_within(a.cpu(), b.numpy(), bands[j], f"dtcwt yh[{j}]")
+    x32 = torch.randn(2, 3, 61, 77, device="cuda")
+    for t in (dwt, dtcwt):
+        with torch.autocast("cuda", dtype=dtype):
+            yl, yh = t(x32)
+        expected, _ = t(x32.to(dtype))
+        assert yl.dtype == dtype and torch.equal(yl, expected)
