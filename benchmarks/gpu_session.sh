@@ -42,11 +42,12 @@ cupy.__version__, 'numpy', numpy.__version__)"
 # step, its time bound in seconds, its command (all ten minutes of a call: 540 s, and the
 # install and transfers the rest)
 STEPS=(
-  "tests 200 python3 -m pytest -q -n 8 -m gpu tests/test_gpu.py"
-  "overhead 40 python3 benchmarks/run_overhead.py --device cuda --rounds 3 --out $results"
-  "dwt 100 python3 benchmarks/run.py --device cuda --rounds 5 --out $results"
-  "dtcwt 90 python3 benchmarks/run_dtcwt.py --device cuda --rounds 5 --out $results"
-  "scatter 110 python3 benchmarks/run_scatter.py --device cuda --rounds 5 --out $results"
+  "tests 180 python3 -m pytest -q -n 8 -m gpu tests/test_gpu.py"
+  "overhead 30 python3 benchmarks/run_overhead.py --device cuda --rounds 3 --out $results"
+  "dwt 90 python3 benchmarks/run.py --device cuda --rounds 5 --out $results"
+  "dtcwt 80 python3 benchmarks/run_dtcwt.py --device cuda --rounds 5 --out $results"
+  "scatter 100 python3 benchmarks/run_scatter.py --device cuda --rounds 5 --out $results"
+  "half 60 python3 benchmarks/run_half.py --device cuda --rounds 5 --out $results"
 )
 for entry in "${STEPS[@]}"; do
   read -r name seconds command <<< "$entry"
