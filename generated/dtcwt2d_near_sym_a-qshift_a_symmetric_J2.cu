@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dtcwt2d_near_sym_a-qshift_a_symmetric_J2: wg_dtcwt_analysis_biort, wg_dtcwt_analysis_qshift, wg_dtcwt_adjoint_biort, wg_dtcwt_adjoint_qshift
 // target cuda; float32: stored as float, summed in float
-// source key 6b6a98796ff4f762ffb35d5972beb493b6b21e25ec580320221b6cffe8df6af8 (a kernel's JSON: its cache entry's meta.json)
+// source key f68ec5f36b0b6cce26cf298caf23844c33efde2e524c787aa751d77b3f70ef71 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell of the DTCWT levels. Analysis: a block owns a tile of quads; it filters the
 // rows of every line (row filter, phase) into shared memory, then each thread filters its
 // quad's columns from the tile, applies q2c and writes the bands in their final layout.

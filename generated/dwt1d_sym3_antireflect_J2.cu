@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt1d_sym3_antireflect_J2: wg_analysis_w
 // target cuda; float32: stored as float, summed in float
-// source key ea433150cbe9b845e00e28b574130fcf8ca1d3d916cf8ca5d0a695e9d7325960 (a kernel's JSON: its cache entry's meta.json)
+// source key c53597f79b0c8b851299cd355ec438e845179c155cb3811fbf7499d4af7d401c (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample. The flat thread index runs over (plane, line,
 // sample) with the contiguous axis fastest, on the grid's x dimension only, so any number
 // of planes fits a launch.
@@ -28,7 +28,6 @@ WG_FN int wg_ext_antireflect(wg_int n, wg_int N, wg_int* idx, wg_int* w) {
   idx[2] = 0; w[2] = -2 * q;
   return 3;
 }
-
 
 
 

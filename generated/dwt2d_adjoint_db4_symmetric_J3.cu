@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_adjoint_db4_symmetric_J3: wg_adjoint_h, wg_adjoint_w
 // target cuda; float32: stored as float, summed in float
-// source key f82a533f75752eaa58c1439aaf9180a060d6030c124a63f8eedc41dbec882c61 (a kernel's JSON: its cache entry's meta.json)
+// source key 9255f0156306d1de9d36ff6e70000ccf0203835c40570563c61332a8d1b14dcc (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample. The flat thread index runs over (plane, line,
 // sample) with the contiguous axis fastest, on the grid's x dimension only, so any number
 // of planes fits a launch.
@@ -24,7 +24,6 @@ WG_FN int wg_ext_symmetric(wg_int n, wg_int N, wg_int* idx, wg_int* w) {
   const wg_int m = wg_mod(n, 2 * N);
   idx[0] = m < N ? m : 2 * N - 1 - m; w[0] = 1; return 1;
 }
-
 
 
 

@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_db4_symmetric_J3: wg_analysis_h, wg_analysis_w
 // target cuda; float32: stored as float, summed in float
-// source key ea89e5b3510ce45e7a95615d04d9d819e22844b53e1cf330a29ac50ad8580ed9 (a kernel's JSON: its cache entry's meta.json)
+// source key c3e17aab45c6c055d27f77554817dd89aacef685eb0fa2eda89eacf09d89fa10 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample. The flat thread index runs over (plane, line,
 // sample) with the contiguous axis fastest, on the grid's x dimension only, so any number
 // of planes fits a launch.
@@ -24,7 +24,6 @@ WG_FN int wg_ext_symmetric(wg_int n, wg_int N, wg_int* idx, wg_int* w) {
   const wg_int m = wg_mod(n, 2 * N);
   idx[0] = m < N ? m : 2 * N - 1 - m; w[0] = 1; return 1;
 }
-
 
 
 

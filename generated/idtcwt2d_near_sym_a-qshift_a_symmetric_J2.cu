@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // idtcwt2d_near_sym_a-qshift_a_symmetric_J2: wg_dtcwt_adjoint_biort, wg_dtcwt_adjoint_biort_lowpass, wg_dtcwt_adjoint_qshift, wg_dtcwt_adjoint_qshift_lowpass, wg_dtcwt_analysis_biort, wg_dtcwt_analysis_biort_lowpass, wg_dtcwt_analysis_qshift, wg_dtcwt_analysis_qshift_lowpass
 // target cuda; float32: stored as float, summed in float
-// source key ca3458845a212ca241cbd0ac468ee56bfd45233e42a2564b2c587766e4b7c610 (a kernel's JSON: its cache entry's meta.json)
+// source key bf91f91faf0d39ea028212a2ec4ac2d534842cedce89e1d7a29bb44582c005c8 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell of the DTCWT levels. Analysis: a block owns a tile of quads; it filters the
 // rows of every line (row filter, phase) into shared memory, then each thread filters its
 // quad's columns from the tile, applies q2c and writes the bands in their final layout.

@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // idwt2d_db4_symmetric_J3: wg_adjoint_h, wg_adjoint_w
 // target cuda; float32: stored as float, summed in float
-// source key 7685f845f48b881252b77152ddd4f42d8272b1ce70a4a6598b83a7c63149be4b (a kernel's JSON: its cache entry's meta.json)
+// source key 7612d0e72bb7a380ef1f195988692980c20715e96b1d26a36ab65e54d5ab7c03 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample. The flat thread index runs over (plane, line,
 // sample) with the contiguous axis fastest, on the grid's x dimension only, so any number
 // of planes fits a launch.
@@ -23,7 +23,6 @@ WG_FN int wg_ext_zero(wg_int n, wg_int N, wg_int* idx, wg_int* w) {
   if (n >= 0 && n < N) { idx[0] = n; w[0] = 1; return 1; }
   return 0;
 }
-
 
 
 

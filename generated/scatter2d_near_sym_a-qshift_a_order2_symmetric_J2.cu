@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // scatter2d_near_sym_a-qshift_a_order2_symmetric_J2: wg_dtcwt_analysis_biort_magnitude, wg_dtcwt_analysis_biort_none_magnitude_grad, wg_dtcwt_adjoint_biort, wg_dtcwt_analysis_qshift_pooled_magnitude, wg_dtcwt_analysis_qshift_none_magnitude_grad, wg_dtcwt_adjoint_qshift_pooled, wg_dtcwt_analysis_biort_pooled_magnitude, wg_dtcwt_adjoint_biort_pooled
 // target cuda; float32: stored as float, summed in float
-// source key 33c08d3c53c36a2ae7bf5705f0f55179825f0fed330335e090ff6f07fccd27a6 (a kernel's JSON: its cache entry's meta.json)
+// source key 7ac13bb7a48569b1a03e3081bc3534724e2f171faf17c1fe04ec630984446eab (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell of the DTCWT levels. Analysis: a block owns a tile of quads; it filters the
 // rows of every line (row filter, phase) into shared memory, then each thread filters its
 // quad's columns from the tile, applies q2c and writes the bands in their final layout.

@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // scatter2d_near_sym_a-qshift_a_order2_symmetric_J2: wg_dtcwt_analysis_biort_magnitude, wg_dtcwt_analysis_biort_none_magnitude_grad, wg_dtcwt_adjoint_biort, wg_dtcwt_analysis_qshift_pooled_magnitude, wg_dtcwt_analysis_qshift_none_magnitude_grad, wg_dtcwt_adjoint_qshift_pooled, wg_dtcwt_analysis_biort_pooled_magnitude, wg_dtcwt_adjoint_biort_pooled
 // target cuda; bfloat16: stored as wg_bf16, summed in float
-// source key a53d365659370e7f9e9b8fa2b4daa9c119004b8d892dd6f2a1c7182e30dfbd02 (a kernel's JSON: its cache entry's meta.json)
+// source key 1cc4e1493858c325b55dba9d1df7380ade7a806851fe08f7de8db6c983ec3996 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell of the DTCWT levels. Analysis: a block owns a tile of quads; it filters the
 // rows of every line (row filter, phase) into shared memory, then each thread filters its
 // quad's columns from the tile, applies q2c and writes the bands in their final layout.

@@ -9,6 +9,7 @@ import torch
 
 import wavegen.functional as F
 from wavegen.spec import MODES
+from wavegen.taps import TensorFilterBank
 from bounds import DwtBounds, assert_within
 
 AXES_1D = [-1, 0, 1]
@@ -28,13 +29,14 @@ def moved(a, axes):
     return np.moveaxis(a, axes, tuple(range(-len(axes), 0)))
 
 
-def check(x, wavelet, mode, level, axes):
-    """wavedec(2) and waverec(2) against PyWavelets within the derived bound."""
+def check(x, wavelet, mode, level, axes, bank=None):
+    """wavedec(2) and waverec(2) against PyWavelets within the derived bound; with
+    ``bank``, wavegen runs on that bank of tensors (run-time taps) instead of the name."""
     ndim = 1 if isinstance(axes, int) else 2
     dec, rec = (F.wavedec, F.waverec) if ndim == 1 else (F.wavedec2, F.waverec2)
     pdec, prec = (pywt.wavedec, pywt.waverec) if ndim == 1 else (pywt.wavedec2, pywt.waverec2)
     key = "axis" if ndim == 1 else "axes"
-    ours = quiet(dec, x, wavelet, mode, level, **{key: axes})
+    ours = quiet(dec, x, wavelet if bank is None else bank, mode, level, **{key: axes})
     ref = quiet(pdec, x.numpy(), wavelet, mode, level, **{key: axes})
     levels = len(ref) - 1
     assert len(ours) == len(ref)
@@ -55,16 +57,16 @@ def check(x, wavelet, mode, level, axes):
     as_tensors = [torch.from_numpy(ref[0])] + [
         torch.from_numpy(c) if ndim == 1 else tuple(torch.from_numpy(b) for b in c)
         for c in ref[1:]]
-    xr, xref = rec(as_tensors, wavelet, mode, **{key: axes}), prec(ref, wavelet, mode,
-                                                                    **{key: axes})
+    xr, xref = rec(as_tensors, wavelet if bank is None else bank, mode, **{key: axes}), \
+        prec(ref, wavelet, mode, **{key: axes})
     assert tuple(xr.shape) == xref.shape, what
     assert_within(moved(xr, axes), moved(xref, axes), bounds.inverse(), f"{what} waverec")
 
 
-def sweep(chunk: int, two_d) -> None:
+def sweep(chunk: int, two_d, banks: bool = False) -> None:
     """A sixth of pywt's discrete wavelets, each in a mode (rotating through all nine), odd
     and even sizes, rotating axes and levels (None: the maximum); 1-D for every wavelet,
-    2-D where ``two_d(i)``."""
+    2-D where ``two_d(i)``; with ``banks``, each wavelet given as a bank of tensors."""
     names = pywt.wavelist(kind="discrete")
     for i, name in list(enumerate(names))[chunk::6]:
         mode = MODES[i % len(MODES)]
@@ -72,13 +74,14 @@ def sweep(chunk: int, two_d) -> None:
         n = [2 * L + 3, 2 * L + 6][i % 2]
         level = [None, 1, 2][i % 3]
         axis = AXES_1D[i % len(AXES_1D)]
+        bank = TensorFilterBank.from_wavelet(name, dtype=torch.float64) if banks else None
         check(torch.randn(*[n if d == axis % 3 else 2 for d in range(3)], dtype=torch.float64),
-              name, mode, level, axis)
+              name, mode, level, axis, bank)
         if two_d(i):
             axes = AXES_2D[i % len(AXES_2D)]
             shape = [2, 2, 2]
             shape[axes[0] % 3], shape[axes[1] % 3] = n, n + 1
-            check(torch.randn(*shape, dtype=torch.float64), name, mode, level, axes)
+            check(torch.randn(*shape, dtype=torch.float64), name, mode, level, axes, bank)
 
 
 @pytest.mark.parametrize("chunk", range(6))

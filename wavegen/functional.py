@@ -5,7 +5,9 @@ lists coarsest first, 2-D details as ``(cH, cV, cD)`` tuples, ``level=None`` for
 ``dwt_max_level``, ``None`` coefficients in the inverses for zeros. Tensors of any rank:
 the transformed axes are ``axis`` / ``axes``, every other dimension is batch. They run on
 the compiled transforms of ``wavegen.build`` (so on CUDA tensors, in every dtype, with
-gradients); a level above ``dwt_max_level`` warns as PyWavelets does.
+gradients); a level above ``dwt_max_level`` warns as PyWavelets does. ``wavelet`` may also
+be a bank of tensors (``wavegen.TensorFilterBank`` or four 1-D tensors dec_lo, dec_hi,
+rec_lo, rec_hi): the kernels then take the taps at run time, and gradients reach them.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import torch
 
 from .plan import max_level, output_length, synthesis_length
 from .spec import Spec, canonical_mode, filter_bank
+from .taps import TapsTransform, tensor_bank
 from .transform import build
 
 __all__ = ["dwt", "idwt", "wavedec", "waverec", "dwt2", "idwt2", "wavedec2", "waverec2",
@@ -23,11 +26,21 @@ __all__ = ["dwt", "idwt", "wavedec", "waverec", "dwt2", "idwt2", "wavedec2", "wa
 
 
 def _filter_length(filter_len) -> int:
-    """An int, or a wavelet (name, pywt.Wavelet or filter tuple) whose decomposition length
-    counts."""
+    """An int, or a wavelet (name, pywt.Wavelet, filter tuple or bank of tensors) whose
+    decomposition length counts."""
     if isinstance(filter_len, int):
         return filter_len
-    return filter_bank(filter_len).length
+    bank = tensor_bank(filter_len)
+    return bank.length if bank is not None else filter_bank(filter_len).length
+
+
+def _transform(kind: str, wavelet, levels: int, mode):
+    """The transform of ``kind``: compiled with the wavelet's taps, or, for a bank of
+    tensors, with run-time taps (differentiable in them; taps.py)."""
+    bank = tensor_bank(wavelet)
+    if bank is not None:
+        return TapsTransform(kind, bank.length, levels, _mode(mode), bank=bank)
+    return build(Spec(kind, wavelet, levels, _mode(mode)))
 
 
 def dwt_max_level(data_len: int, filter_len) -> int:
@@ -96,8 +109,7 @@ def _check_level(level, sizes, wavelet) -> int:
     """PyWavelets' level rule: None is the largest level every axis allows, below 0 is an
     error (0 is the identity)."""
     if level is None:
-        bank = Spec("dwt2d" if len(sizes) == 2 else "dwt1d", wavelet, 1).banks
-        return min(max_level(n, b.length) for n, b in zip(sizes, bank))
+        return min(max_level(n, _filter_length(wavelet)) for n in sizes)
     try:
         level = operator.index(level)          # an int, or a NumPy integer
     except TypeError:
@@ -125,7 +137,7 @@ def wavedec(data, wavelet, mode="symmetric", level=None, axis=-1):
     if level == 0:
         return [data]
     batch = _Batch(data.shape, axes)
-    yl, yh = build(Spec("dwt1d", wavelet, level, _mode(mode)))(batch.into(data))
+    yl, yh = _transform("dwt1d", wavelet, level, mode)(batch.into(data))
     return [batch.out(yl)] + [batch.out(d) for d in reversed(yh)]
 
 
@@ -134,7 +146,7 @@ def dwt(data, wavelet, mode="symmetric", axis=-1):
     data = _tensor(data, "data")
     axes = _axes(axis, data.dim(), 1)
     batch = _Batch(data.shape, axes)
-    yl, yh = build(Spec("dwt1d", wavelet, 1, _mode(mode)))(batch.into(data),
+    yl, yh = _transform("dwt1d", wavelet, 1, mode)(batch.into(data),
                                                            level_warning=False)
     return batch.out(yl), batch.out(yh[0])
 
@@ -173,7 +185,7 @@ def wavedec2(data, wavelet, mode="symmetric", level=None, axes=(-2, -1)):
     if level == 0:
         return [data]
     batch = _Batch(data.shape, axes)
-    yl, yh = build(Spec("dwt2d", wavelet, level, _mode(mode)))(batch.into(data))
+    yl, yh = _transform("dwt2d", wavelet, level, mode)(batch.into(data))
     return [batch.out(yl)] + [tuple(batch.out(d[:, :, b]) for b in range(3))
                               for d in reversed(yh)]
 
@@ -183,7 +195,7 @@ def dwt2(data, wavelet, mode="symmetric", axes=(-2, -1)):
     data = _tensor(data, "data")
     axes = _axes(axes, data.dim(), 2)
     batch = _Batch(data.shape, axes)
-    yl, yh = build(Spec("dwt2d", wavelet, 1, _mode(mode)))(batch.into(data),
+    yl, yh = _transform("dwt2d", wavelet, 1, mode)(batch.into(data),
                                                            level_warning=False)
     return batch.out(yl), tuple(batch.out(yh[0][:, :, b]) for b in range(3))
 
@@ -243,7 +255,7 @@ def _detail_tuple(detail, level: int) -> tuple:
 def _synthesis(kind, approx, details, wavelet, mode, axes):
     """``details``: per level, coarsest first, the bands ([cD], or [cH, cV, cD]); None
     coefficients become zeros of the size the neighbouring ones imply."""
-    t = build(Spec(kind, wavelet, len(details), _mode(mode)))
+    t = _transform(kind, wavelet, len(details), mode)
     like = next(c for c in [approx, *(b for d in details for b in d)] if c is not None)
     batch = _Batch(like.shape, axes)
     lengths = t.plan.lengths

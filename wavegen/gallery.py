@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .plan import plan
+from .plan import from_json
+from .plan_taps import PassSpec
 from .render import render
 from .spec import Spec
 
@@ -23,6 +24,9 @@ CANONICAL = [
     (_SCATTER, ("cuda", "cpu"), "float32"),
     (_SCATTER, ("cuda",), "bfloat16"),
     (Spec("dwt2d", "db4", 3, "symmetric"), ("cpu",), "float16"),
+    # Run-time taps (learnable banks, taps.py): the db4 passes and their taps' gradient.
+    (PassSpec("analysis", "symmetric", 8, -6), ("cuda", "cpu"), "float32"),
+    (PassSpec("tapgrad", "symmetric", 8, -6), ("cuda", "cpu"), "float32"),
 ]
 SUFFIX = {"cuda": ".cu", "cpu": ".cpp"}
 
@@ -30,7 +34,7 @@ SUFFIX = {"cuda": ".cu", "cpu": ".cpp"}
 def sources() -> dict[str, str]:
     """File name -> rendered text, for every canonical spec, target and dtype."""
     return {f"{spec.readable_name()}{'' if dtype == 'float32' else '_' + dtype}"
-            f"{SUFFIX[target]}": render(plan(spec), target, dtype)
+            f"{SUFFIX[target]}": render(from_json(spec.json), target, dtype)
             for spec, targets, dtype in CANONICAL for target in targets}
 
 

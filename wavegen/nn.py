@@ -19,6 +19,7 @@ from torch import nn
 
 from .plan import output_length, synthesis_length
 from .spec import Spec, make_bank
+from .taps import NAMES, TapsTransform, TensorFilterBank
 from .transform import build
 
 
@@ -99,8 +100,30 @@ def _dwt_filters(wave, synthesis: bool, ndim: int) -> dict[str, tuple[float, ...
             for axis, pair in zip(axes, pairs) for i in (0, 1)}
 
 
+class FilterBankModule(nn.Module):
+    """A learnable two-channel filter bank: ``dec_lo``, ``dec_hi``, ``rec_lo`` and
+    ``rec_hi`` as ``nn.Parameter``s (PyWavelets' order and orientation), initialised from
+    ``wave`` (a wavelet name, a ``pywt.Wavelet`` or a 4-tuple of filters). Pass one to an
+    analysis layer and its synthesis layer (``filters=``) to learn one bank for both; keep
+    it a wavelet with ``wavegen.taps.reconstruction_error`` and ``orthogonality_error``."""
+
+    def __init__(self, wave="db1", dtype=None, device=None):
+        super().__init__()
+        bank = TensorFilterBank.from_wavelet(wave, dtype=dtype or torch.get_default_dtype(),
+                                             device=device)
+        for name, taps in zip(NAMES, bank):
+            setattr(self, name, nn.Parameter(taps))
+
+    def bank(self) -> TensorFilterBank:
+        return TensorFilterBank(self.dec_lo, self.dec_hi, self.rec_lo, self.rec_hi)
+
+    def extra_repr(self) -> str:
+        return f"length={self.dec_lo.shape[0]}"
+
+
 class _Layer(_PytorchWaveletsLayer):
-    def __init__(self, kind: str, wave, levels: int | None, mode: str):
+    def __init__(self, kind: str, wave, levels: int | None, mode: str,
+                 learnable: bool = False, filters: "FilterBankModule | None" = None):
         super().__init__()
         ndim = 2 if "2d" in kind else 1
         # J = 0 is the identity; the spec (one level) still checks wave and mode.
@@ -108,8 +131,26 @@ class _Layer(_PytorchWaveletsLayer):
                          None if levels is None else max(levels, 1), mode)
         self.mode = self.spec.mode
         self.J = levels
-        self.transform = build(self.spec)
-        self._filters = _dwt_filters(wave, kind.startswith("i"), ndim)
+        self.kind = kind
+        if filters is not None and not isinstance(filters, FilterBankModule):
+            raise TypeError("filters must be a wavegen.nn.FilterBankModule (to share one "
+                            f"learnable bank between layers); got {type(filters).__name__}")
+        # Learnable: the taps are parameters, run-time arguments of the kernels (taps.py);
+        # else they are compiled in and the layer has no parameters or buffers.
+        self.filters = filters if filters is not None else \
+            FilterBankModule(wave) if learnable else None
+        self.transform = build(self.spec) if self.filters is None else None
+        self._filters = {} if self.filters is not None else \
+            _dwt_filters(wave, kind.startswith("i"), ndim)
+        # Made here, not per call (torch.compile traces calls); an inverse serves any levels.
+        self._taps = TapsTransform(kind, self.filters.dec_lo.shape[0], self.spec.levels,
+                                   self.mode) if self.filters is not None else None
+
+    def run(self, *args):
+        """The transform on the signal or coefficients ``args``."""
+        if self.filters is None:
+            return self.transform(*args, level_warning=False)
+        return self._taps(*args, bank=self.filters.bank(), level_warning=False)
 
     def checkpoint_filters(self):
         return self._filters
@@ -121,30 +162,34 @@ class _Layer(_PytorchWaveletsLayer):
 
 
 class _Forward(_Layer):
-    def __init__(self, kind: str, J, wave, mode: str):
-        super().__init__(kind, wave, _levels(J), mode)
+    def __init__(self, kind: str, J, wave, mode: str, learnable: bool, filters):
+        super().__init__(kind, wave, _levels(J), mode, learnable, filters)
 
     def forward(self, x):
         if self.J == 0:
             return x, []
-        return self.transform(x, level_warning=False)
+        return self.run(x)
 
 
 class DWTForward(_Forward):
     """2-D DWT: ``(N, C, H, W) -> (yl, [yh_1 .. yh_J])``, ``yh_j: (N, C, 3, h_j, w_j)`` in
     pywt band order (cH, cV, cD), finest level first. ``J=0`` is the identity
-    ``(x, [])``, as in pytorch_wavelets."""
+    ``(x, [])``, as in pytorch_wavelets. ``learnable=True``: the filters are parameters
+    (``self.filters``, a FilterBankModule initialised from ``wave``); ``filters=`` shares
+    one bank with other layers."""
 
-    def __init__(self, J: int = 1, wave="db1", mode: str = "zero"):
-        super().__init__("dwt2d", J, wave, mode)
+    def __init__(self, J: int = 1, wave="db1", mode: str = "zero", learnable: bool = False,
+                 filters: FilterBankModule | None = None):
+        super().__init__("dwt2d", J, wave, mode, learnable, filters)
 
 
 class DWT1DForward(_Forward):
     """1-D DWT: ``(N, C, L) -> (yl, [yh_1 .. yh_J])``, finest level first; ``J=0`` is the
-    identity."""
+    identity. ``learnable`` and ``filters`` as for DWTForward."""
 
-    def __init__(self, J: int = 1, wave="db1", mode: str = "zero"):
-        super().__init__("dwt1d", J, wave, mode)
+    def __init__(self, J: int = 1, wave="db1", mode: str = "zero", learnable: bool = False,
+                 filters: FilterBankModule | None = None):
+        super().__init__("dwt1d", J, wave, mode, learnable, filters)
 
 
 def _split(layer: str, coeffs):
@@ -166,8 +211,8 @@ class _Inverse(_Layer):
     levels=None, whose kernels serve every count. An empty ``yh`` returns ``yl``; ``None``
     bands are zeros, and so is ``yl=None`` (the size of the coarsest detail: ``_fill``)."""
 
-    def __init__(self, kind: str, wave, mode: str):
-        super().__init__(kind, wave, None, mode)
+    def __init__(self, kind: str, wave, mode: str, learnable: bool, filters):
+        super().__init__(kind, wave, None, mode, learnable, filters)
 
     def forward(self, coeffs):
         yl, yh = _split(type(self).__name__, coeffs)
@@ -178,7 +223,7 @@ class _Inverse(_Layer):
             return yl
         if yl is None or any(h is None for h in yh):
             yl, yh = self._fill(self.spec, yl, yh)
-        return self.transform(yl, yh)
+        return self.run(yl, yh)
 
     @staticmethod
     def _fill(spec: Spec, yl, yh):
@@ -211,17 +256,22 @@ class _Inverse(_Layer):
 
 
 class DWTInverse(_Inverse):
-    """Inverse 2-D DWT: ``(yl, yh) -> x``, equal to ``pywt.waverec2``."""
+    """Inverse 2-D DWT: ``(yl, yh) -> x``, equal to ``pywt.waverec2``. ``learnable`` and
+    ``filters`` as for DWTForward (``filters=forward.filters`` inverts a learned forward
+    with its own bank)."""
 
-    def __init__(self, wave="db1", mode: str = "zero"):
-        super().__init__("idwt2d", wave, mode)
+    def __init__(self, wave="db1", mode: str = "zero", learnable: bool = False,
+                 filters: FilterBankModule | None = None):
+        super().__init__("idwt2d", wave, mode, learnable, filters)
 
 
 class DWT1DInverse(_Inverse):
-    """Inverse 1-D DWT: ``(yl, yh) -> x``, equal to ``pywt.waverec``."""
+    """Inverse 1-D DWT: ``(yl, yh) -> x``, equal to ``pywt.waverec``; ``learnable`` and
+    ``filters`` as for DWTInverse."""
 
-    def __init__(self, wave="db1", mode: str = "zero"):
-        super().__init__("idwt1d", wave, mode)
+    def __init__(self, wave="db1", mode: str = "zero", learnable: bool = False,
+                 filters: FilterBankModule | None = None):
+        super().__init__("idwt1d", wave, mode, learnable, filters)
 
 
 def _reversed_filters(*sets_and_keys) -> dict[str, tuple[float, ...]]:

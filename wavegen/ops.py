@@ -15,6 +15,7 @@ gradient (double backward) differentiates it.
 from __future__ import annotations
 
 import functools
+import json
 
 import torch
 
@@ -288,3 +289,75 @@ def magnitude(re: torch.Tensor, im: torch.Tensor, bias: float = 0.0,
     if dim is not None and not -re.dim() <= dim < re.dim():
         raise ValueError(f"magnitude dim {dim} is out of range for a {re.dim()}-d tensor")
     return _magnitude(re, im, bias, None if dim is None else dim % re.dim())
+
+
+# -- passes with run-time taps (plan_taps; taps.py composes them) ---------------------------
+@functools.lru_cache(maxsize=None)
+def _sibling(spec: str, operation: str) -> str:
+    """The spec of the pass ``operation`` with the same mode, length and offset."""
+    return json.dumps({**json.loads(spec), "operation": operation}, sort_keys=True)
+
+
+def _pass_fake(x, taps, spec, geometry, target):
+    plan = from_json(spec)
+    return x.new_empty(plan.output_shape(plan.Geometry.unflat(geometry), [tuple(x.shape)]))
+
+
+taps_pass = _define("taps_pass(Tensor x, Tensor taps, str spec, int[] geometry, str target) "
+                    "-> Tensor",
+                    lambda x, taps, spec, geometry, target:
+                    _execute([x.contiguous(), taps], spec, geometry, target)[0], _pass_fake)
+tap_gradient = _define(
+    "tap_gradient(Tensor x, Tensor c, str spec, int[] geometry, str target) -> Tensor",
+    lambda x, c, spec, geometry, target:
+    _execute([x.contiguous(), c.contiguous()], spec, geometry, target)[0].sum(0),
+    lambda x, c, spec, geometry, target:
+    x.new_empty((2, json.loads(spec)["length"]), dtype=torch.float64))
+
+
+def _pass_setup_context(ctx, inputs, output):
+    x, taps, ctx.spec, ctx.geometry, ctx.target = inputs
+    ctx.save_for_backward(x, taps)
+
+
+def _pass_backward(ctx, grad):
+    """Analysis y = A(taps) x: x's gradient is the adjoint pass of the output's, the taps'
+    is the tap gradient of (x, grad). The adjoint pass x = A(taps)^T c: c's gradient is
+    the analysis of x's, the taps' the tap gradient of (grad, c)."""
+    x, taps = ctx.saved_tensors
+    analysis = json.loads(ctx.spec)["operation"] == "analysis"
+    other = _sibling(ctx.spec, "adjoint" if analysis else "analysis")
+    grad_x = taps_pass(grad, taps, other, ctx.geometry, ctx.target) \
+        if ctx.needs_input_grad[0] else None
+    grad_taps = None
+    if ctx.needs_input_grad[1]:
+        signal, coefficients = (x, grad) if analysis else (grad, x)
+        grad_taps = tap_gradient(signal, coefficients, _sibling(ctx.spec, "tapgrad"),
+                                 ctx.geometry, ctx.target)
+    return grad_x, grad_taps, None, None, None
+
+
+torch.library.register_autograd("wavegen::taps_pass", _pass_backward,
+                                setup_context=_pass_setup_context, lib=_LIB)
+_register_autocast("taps_pass")
+
+
+def _tap_gradient_setup_context(ctx, inputs, output):
+    x, c, ctx.spec, ctx.geometry, ctx.target = inputs
+    ctx.save_for_backward(x, c)
+
+
+def _tap_gradient_backward(ctx, grad):
+    """tap_gradient(x, c) = d<c, A(taps) x>/d taps is bilinear: against weights v it is
+    <c, A(v) x>, whose gradients are A(v)^T c (for x) and A(v) x (for c)."""
+    x, c = ctx.saved_tensors
+    grad = grad.contiguous()
+    grad_x = taps_pass(c, grad, _sibling(ctx.spec, "adjoint"), ctx.geometry, ctx.target) \
+        if ctx.needs_input_grad[0] else None
+    grad_c = taps_pass(x, grad, _sibling(ctx.spec, "analysis"), ctx.geometry, ctx.target) \
+        if ctx.needs_input_grad[1] else None
+    return grad_x, grad_c, None, None, None
+
+
+torch.library.register_autograd("wavegen::tap_gradient", _tap_gradient_backward,
+                                setup_context=_tap_gradient_setup_context, lib=_LIB)

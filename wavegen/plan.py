@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 import sys
 import warnings
@@ -54,10 +55,13 @@ class PassKernel(Kernel):
     hi: tuple[float, ...]
     mode: str
     offset: int                     # extended index of tap 0 at output k = 0
+    # Filters that change (learnable): the filter length, the taps (lo then hi, in
+    # correlation order, float64) a run-time parameter; lo and hi are then empty.
+    runtime_taps: int = 0
 
     @property
     def name(self) -> str:
-        return f"wg_{self.direction}_{self.axis}"
+        return f"wg_{self.direction}_{self.axis}" + ("_taps" if self.runtime_taps else "")
 
     @property
     def params(self) -> tuple[Param, ...]:
@@ -68,11 +72,12 @@ class PassKernel(Kernel):
             (("in0", "in1"), ("out0",))
         views = [p for name in ins for p in view_params(name, "in", ("sp", "sr"))]
         views += [p for name in outs for p in view_params(name, "out", ("sp", "sr"))]
-        return tuple(views) + tuple(Param(n, "int") for n in ("P", "M", "N", "K"))
+        taps = (Param("taps", "taps"),) if self.runtime_taps else ()
+        return tuple(views) + tuple(Param(n, "int") for n in ("P", "M", "N", "K")) + taps
 
     @property
     def length(self) -> int:
-        return len(self.lo)
+        return self.runtime_taps or len(self.lo)
 
     @property
     def ext_terms(self) -> int:
@@ -101,6 +106,35 @@ def analysis_kernel(axis: str, lo_filter, hi_filter, mode: str) -> PassKernel:
     phase = length // 2 if mode == "periodization" else 1
     return PassKernel("analysis", axis, tuple(reversed(lo_filter)), tuple(reversed(hi_filter)),
                       mode, phase - (length - 1))
+
+
+@dataclasses.dataclass(frozen=True)
+class TapGradKernel(Kernel):
+    """The gradient of an analysis pass with respect to its taps, per line: for the signal
+    x and coefficients c_b of one line, ``grad_b[i] = sum_k c_b[k] * xe[2k + offset + i]``
+    (the analysis pass's correlation, with the coefficients in place of the taps). Each
+    line writes its 2L sums (float64) to its own row of ``grad``; summing the rows is the
+    second, deterministic stage."""
+    axis: str
+    mode: str
+    offset: int
+    length: int
+
+    @property
+    def name(self) -> str:
+        return f"wg_tapgrad_{self.axis}"
+
+    @property
+    def params(self) -> tuple[Param, ...]:
+        return (view_params("in0", "in", ("sp", "sr")) + view_params("in1", "in", ("sp", "sr"))
+                + view_params("in2", "in", ("sp", "sr")) + (Param("grad", "tap_grad"),)
+                + tuple(Param(n, "int") for n in ("P", "M", "N", "K")))
+
+    @property
+    def ext_terms(self) -> int:
+        return EXT_TERMS[self.mode]
+
+    parallel_min_outputs = PassKernel.parallel_min_outputs
 
 
 def max_level(n: int, length: int) -> int:
@@ -448,7 +482,13 @@ def from_json(spec_json: str):
     schedules are memoized for the geometries calls meet)."""
     found = _PLANS.get(spec_json)
     if found is None:
-        found = _PLANS.setdefault(spec_json, plan(Spec.from_json(spec_json)))
+        data = json.loads(spec_json)
+        if "operation" in data:            # one pass with run-time taps (plan_taps)
+            from .plan_taps import PassPlan, PassSpec
+            made = PassPlan(PassSpec(**data))
+        else:
+            made = plan(Spec.from_json(spec_json))
+        found = _PLANS.setdefault(spec_json, made)
     return found
 
 

@@ -21,15 +21,14 @@ import dataclasses
 import math
 from typing import Sequence
 
-RUN_KINDS = ("in", "out", "int", "real")
 BLOCK = 256          # CUDA threads per block of the flat one-thread-per-output kernels
 
 
 @dataclasses.dataclass(frozen=True)
 class Param:
     """One parameter of a generated kernel. Run-time kinds: 'in' (a pointer to elements it
-    reads), 'out' (to elements it writes), 'int' (a 64-bit size, stride or flag), 'real' (a
-    double); a stride of a view names its pointer (``of``) and which stride it is
+    reads), 'out' (to elements it writes), 'taps' (to float64 taps it reads), 'tap_grad'
+    (to float64 sums it writes), 'int' (a 64-bit size, stride or flag), 'real' (a double); a stride of a view names its pointer (``of``) and which stride it is
     (``stride``). Kind 'compiled': a value the source is generated for (``value``)."""
     name: str
     kind: str
@@ -156,7 +155,7 @@ class Program:
     def __init__(self, layouts: Sequence[tuple[tuple[int, ...], tuple[int, ...]]]):
         self.layouts = list(layouts)     # (shape, strides) of each input as given
         self.inputs = []          # (position, name, shape: None keeps the given layout)
-        self.allocations = []     # (name, shape, zero-filled)
+        self.allocations = []     # (name, shape, zero-filled, dtype or None)
         self.steps = []           # Launch | Sum, in order
         self.outputs = []         # (name, shape)
 
@@ -168,8 +167,10 @@ class Program:
             return Ref(name, *map(tuple, self.layouts[position]))
         return Ref.contiguous(name, shape)
 
-    def buffer(self, name: str, shape, zero: bool = False) -> Ref:
-        self.allocations.append((name, tuple(shape), zero))
+    def buffer(self, name: str, shape, zero: bool = False, dtype: str | None = None) -> Ref:
+        """A tensor the call allocates, in the inputs' dtype or in ``dtype`` ('float64':
+        tap gradient sums); offsets into it are counted in elements of the inputs."""
+        self.allocations.append((name, tuple(shape), zero, dtype))
         return Ref.contiguous(name, shape)
 
     def launch(self, kernel: Kernel, blocks: int, threads: int, **args) -> None:

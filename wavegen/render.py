@@ -76,15 +76,20 @@ def _literal(value: float) -> str:
 
 
 def _kernel_view(kernel) -> dict:
-    """The kernel's plan data plus its taps as (index, lo literal, hi literal) rows, zero
-    taps dropped (a zero tap is a load and two flops the compiler may not remove)."""
-    rows = [(i, _literal(lo) if lo != 0 else None, _literal(hi) if hi != 0 else None)
-            for i, (lo, hi) in enumerate(zip(kernel.lo, kernel.hi)) if lo != 0 or hi != 0]
+    """A pass kernel's plan data plus its taps as (index, lo, hi) rows of C expressions:
+    literals, zero taps dropped (a zero tap is a load and two flops the compiler may not
+    remove), or with run-time taps reads of the `taps` parameter."""
     view = kernel.compiled
-    view.update(name=kernel.name, params=kernel.params, length=kernel.length,
-                ext_terms=kernel.ext_terms,
-                fold_reach=kernel.fold_reach, tap_rows=rows,
+    view.update(name=kernel.name, params=kernel.params, kind=type(kernel).__name__,
+                length=kernel.length, ext_terms=kernel.ext_terms,
                 parallel_min_outputs=kernel.parallel_min_outputs)
+    if view["kind"] == "PassKernel":
+        L = kernel.length
+        rows = [(i, f"taps[{i}]", f"taps[{L + i}]") for i in range(L)] if \
+            kernel.runtime_taps else \
+            [(i, _literal(lo) if lo != 0 else None, _literal(hi) if hi != 0 else None)
+             for i, (lo, hi) in enumerate(zip(kernel.lo, kernel.hi)) if lo != 0 or hi != 0]
+        view.update(fold_reach=kernel.fold_reach, tap_rows=rows)
     return view
 
 

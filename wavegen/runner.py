@@ -13,12 +13,12 @@ import torch
 from .program import Launch, Program, View
 
 
-def allocate(shape, like: torch.Tensor, poison: bool) -> torch.Tensor:
+def allocate(shape, dtype: torch.dtype, device, poison: bool) -> torch.Tensor:
     """An output or temporary the kernels overwrite: uninitialised, or NaN with ``poison``
     so that an element a kernel forgets to write shows up in comparisons."""
     if poison:
-        return torch.full(shape, float("nan"), dtype=like.dtype, device=like.device)
-    return torch.empty(shape, dtype=like.dtype, device=like.device)
+        return torch.full(shape, float("nan"), dtype=dtype, device=device)
+    return torch.empty(shape, dtype=dtype, device=device)
 
 
 class Record:
@@ -57,9 +57,10 @@ class Executable:
         like = inputs[0]
         tensors = {name: inputs[p] if shape is None else inputs[p].contiguous().view(shape)
                    for p, name, shape in self.inputs}
-        for name, shape, zero in self.allocations:
-            tensors[name] = torch.zeros(shape, dtype=like.dtype, device=like.device) \
-                if zero else allocate(shape, like, poison)
+        for name, shape, zero, dtype in self.allocations:
+            dtype = getattr(torch, dtype) if dtype else like.dtype
+            tensors[name] = torch.zeros(shape, dtype=dtype, device=like.device) \
+                if zero else allocate(shape, dtype, like.device, poison)
         for step in self.steps:
             if isinstance(step, Record):
                 step(tensors)

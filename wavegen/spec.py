@@ -59,6 +59,10 @@ class FilterBank:
 
 
 def _taps(values, what: str) -> tuple[float, ...]:
+    if getattr(values, "requires_grad", False):      # a torch.Tensor in a graph
+        raise ValueError(f"{what} is a tensor that requires grad, but a Spec compiles its taps "
+                         "in, where no gradient can reach them; pass the bank of tensors to "
+                         "wavegen.functional, or use a layer with learnable=True")
     try:
         arr = np.asarray(values, dtype=np.float64).ravel()
     except (TypeError, ValueError) as exc:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import ctypes
 import functools
 
-KIND_CTYPES = {"in": ctypes.c_void_p, "out": ctypes.c_void_p, "int": ctypes.c_longlong,
-               "real": ctypes.c_double}
+KIND_CTYPES = {"in": ctypes.c_void_p, "out": ctypes.c_void_p, "taps": ctypes.c_void_p,
+               "tap_grad": ctypes.c_void_p, "int": ctypes.c_longlong, "real": ctypes.c_double}
 
 
 @functools.lru_cache(maxsize=None)
