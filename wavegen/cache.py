@@ -21,9 +21,9 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 # The modules whose code decides generated source and binaries: the planners, the renderer
 # and the backends' compile steps (templates have their own digest; layers, ops and the
 # runner do not change what is compiled, so editing them recompiles nothing).
-CODEGEN_MODULES = ("program.py", "plan.py", "plan_dtcwt.py", "plan_scatter.py", "render.py",
-                   "cache.py",
-                   "backends/host.py", "backends/cuda.py", "backends/nvrtc.py")
+CODEGEN_MODULES = ("program.py", "plan.py", "plan_dtcwt.py", "plan_scatter.py", "plan_taps.py",
+                   "render.py", "cache.py", "backends/host.py", "backends/cuda.py",
+                   "backends/nvrtc.py")
 compiles = 0        # compilations in this process (tests use it to tell a hit from a miss)
 
 
