@@ -4,7 +4,6 @@ too (their gradients all-reduced like any parameter's)."""
 import os
 import socket
 
-import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -19,25 +18,32 @@ def free_port() -> int:
 
 
 class Model(torch.nn.Module):
-    def __init__(self, learnable: bool = False):
+    """Compiled-in filters around one convolution, learnable ones around another."""
+
+    def __init__(self):
         super().__init__()
-        self.dwt = wavegen.nn.DWTForward(J=2, wave="db2", mode="symmetric",
-                                         learnable=learnable)
-        self.idwt = wavegen.nn.DWTInverse(wave="db2", mode="symmetric",
-                                          filters=self.dwt.filters)
+        self.dwt = wavegen.nn.DWTForward(J=2, wave="db2", mode="symmetric")
+        self.idwt = wavegen.nn.DWTInverse(wave="db2", mode="symmetric")
         self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+        self.learned = wavegen.nn.DWTForward(J=1, wave="db3", mode="periodization",
+                                             learnable=True)
+        self.learned_inverse = wavegen.nn.DWTInverse(wave="db3", mode="periodization",
+                                                     filters=self.learned.filters)
+        self.learned_conv = torch.nn.Conv2d(3, 3, 3, padding=1)
 
     def forward(self, x):
         yl, yh = self.dwt(x)
-        return self.idwt((self.conv(yl), yh))
+        ll, lh = self.learned(x)
+        return self.idwt((self.conv(yl), yh)) + \
+            self.learned_inverse((self.learned_conv(ll), lh))
 
 
-def train_step(rank, world, port, cache_dir, results, learnable):
+def train_step(rank, world, port, cache_dir, results):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
                       WAVEGEN_CACHE_DIR=cache_dir)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     torch.manual_seed(0)                       # same initial weights on both ranks
-    model = torch.nn.parallel.DistributedDataParallel(Model(learnable))
+    model = torch.nn.parallel.DistributedDataParallel(Model())
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     torch.manual_seed(1 + rank)                # different data per rank
     x = torch.randn(2, 3, 20, 20)
@@ -49,17 +55,15 @@ def train_step(rank, world, port, cache_dir, results, learnable):
     dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("learnable", [False, True])
-def test_ddp_two_ranks_train_in_step(tmp_path, learnable):
+def test_ddp_two_ranks_train_in_step(tmp_path):
     manager = mp.Manager()
     results = manager.dict()
-    mp.spawn(train_step, args=(2, free_port(), str(tmp_path), results, learnable), nprocs=2,
-             join=True)
+    mp.spawn(train_step, args=(2, free_port(), str(tmp_path), results), nprocs=2, join=True)
     assert torch.equal(results["grad0"], results["grad1"])   # gradients were all-reduced
     assert torch.equal(results[0], results[1])
     torch.manual_seed(0)
-    model = Model(learnable)
-    assert len(list(model.parameters())) == (6 if learnable else 2)
+    model = Model()
+    assert len(list(model.learned.filters.parameters())) == 4
     initial = torch.cat([p.detach().flatten() for p in model.parameters()])
     assert initial.shape == results[0].shape
     assert not torch.allclose(initial, results[0])       # and the step moved the weights

@@ -98,10 +98,10 @@ def test_tap_gradients_double_backward(kind, mode):
     _gradcheck(kind, mode, double=True)
 
 
-@pytest.mark.parametrize("kind", ["dwt2d", "idwt2d"])
+@pytest.mark.parametrize("kind", ["dwt2d", pytest.param("idwt2d", marks=pytest.mark.slow)])
 def test_tap_gradients_on_the_emulated_cuda_target(kind):
     """The three CUDA kernels (analysis, adjoint, tap gradient) with run-time taps, run by
-    the emulation."""
+    the emulation (the analysis's gradcheck runs all three; the inverse's with -m slow)."""
     _gradcheck(kind, "antireflect", target="cuda_emulated")
 
 

@@ -11,6 +11,7 @@ rec_lo, rec_hi): the kernels then take the taps at run time, and gradients reach
 """
 from __future__ import annotations
 
+import functools
 import math
 import operator
 
@@ -256,7 +257,12 @@ def _synthesis(kind, approx, details, wavelet, mode, axes):
     """``details``: per level, coarsest first, the bands ([cD], or [cH, cV, cD]); None
     coefficients become zeros of the size the neighbouring ones imply."""
     t = _transform(kind, wavelet, len(details), mode)
-    like = next(c for c in [approx, *(b for d in details for b in d)] if c is not None)
+    given = [c for c in [approx, *(b for d in details for b in d)] if c is not None]
+    # Coefficients of several dtypes are computed in the widest, as PyWavelets does.
+    dtype = functools.reduce(torch.promote_types, [c.dtype for c in given])
+    approx = approx if approx is None else approx.to(dtype)
+    details = [[b if b is None else b.to(dtype) for b in d] for d in details]
+    like = given[0].to(dtype)
     batch = _Batch(like.shape, axes)
     lengths = t.plan.lengths
     size = None if approx is None else tuple(approx.shape[a] for a in axes)

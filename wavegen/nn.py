@@ -6,7 +6,10 @@ gradients in every mode, float64 taps for float64 inputs, and the 4-tuple
 as the names say (pytorch_wavelets applies them to the width).
 
 The modules hold a Spec and its Transform, which pickles as its spec and has no tensors,
-so modules pickle, move across devices and replicate under DataParallel/DDP. A state dict
+so modules pickle, move across devices and replicate under DataParallel/DDP. With
+``learnable=True`` the DWT layers hold their filters as parameters instead (a
+FilterBankModule, shareable between an analysis and a synthesis layer) and run them as
+run-time taps (taps.py). A state dict
 saved from the pytorch_wavelets layer of the same arguments loads (strictly): its filter
 buffers and parameters are checked against the taps compiled in, then dropped. The layers
 never warn about levels beyond ``pywt.dwt_max_level``, as pytorch_wavelets does not.
