@@ -231,6 +231,13 @@ def test_bad_banks_are_named():
         wnn.DWTForward(wave=tuple(f.requires_grad_() for f in db2))
     with pytest.raises(TypeError, match="FilterBankModule"):
         wnn.DWTInverse(filters=db2)
+    # Learnable layers check their inputs as the compiled ones do.
+    learned = wnn.DWTForward(J=1, wave="db2", learnable=True)
+    with pytest.raises(ValueError, match=r"x must be a 4-D tensor \(N, C, H, W\)"):
+        learned(torch.randn(8, 8))
+    yl, yh = learned(torch.randn(1, 2, 8, 8))
+    with pytest.raises(ValueError, match=r"yh\[0\] has batch/channels \(1, 1\)"):
+        wnn.DWTInverse(wave="db2", filters=learned.filters)((yl, [yh[0][:, :1]]))
 
 
 def test_learnable_layers_under_torch_compile_fullgraph():

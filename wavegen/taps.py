@@ -20,6 +20,7 @@ from . import ops
 from .plan import from_json, output_length, synthesis_length
 from .plan_taps import PassSpec
 from .spec import FilterBank, Spec, canonical_mode, filter_bank
+from .transform import build, check_tensor
 
 NAMES = ("dec_lo", "dec_hi", "rec_lo", "rec_hi")
 
@@ -111,6 +112,7 @@ class TapsTransform:
                          canonical_mode(mode))
         self.plan = from_json(self.spec.json)
         self.ndim = self.spec.ndim
+        self.checks = build(self.spec)        # its input checks (it compiles nothing)
         analysis_mode = self.spec.mode
         synthesis_mode = "periodization" if analysis_mode == "periodization" else "zero"
         self.analysis = PassSpec("analysis", analysis_mode, length,
@@ -129,21 +131,28 @@ class TapsTransform:
     def __call__(self, *args, bank: TensorFilterBank | None = None,
                  level_warning: bool = True):
         bank = bank if bank is not None else self.bank
-        like = args[0] if isinstance(args[0], torch.Tensor) else args[0][0]
-        check_bank(bank, like)
-        if bank.length != self.length:
-            raise ValueError(f"this transform takes filters of {self.length} taps; the bank "
-                             f"has {bank.length}")
         if not self.spec.is_inverse:
-            x, = args
+            if len(args) != 1:
+                raise TypeError(f"{self.spec.kind} takes one tensor x, got {len(args)} "
+                                "arguments")
+            x = check_tensor(args[0], "x", self.ndim + 2, self.ndim)
+            self._check_bank(bank, x)
             geom = self.plan.geometry_from_signal(tuple(x.shape[2:]), level_warning)
             taps = torch.stack([bank.dec_lo.flip(0), bank.dec_hi.flip(0)]).double()
             return self._analysis(x, taps, geom)
         yl, yh = args if len(args) == 2 else args[0]
+        yl, *yh = self.checks._check_coefficients(yl, yh)
+        self._check_bank(bank, yl)
         geom = self.plan.geometry_for_inputs([tuple(yl.shape[2:])] +
                                              [tuple(d.shape[-self.ndim:]) for d in yh])
         taps = torch.stack([bank.rec_lo, bank.rec_hi]).double()
         return self._synthesis(yl, yh, taps, geom)
+
+    def _check_bank(self, bank, like: torch.Tensor) -> None:
+        check_bank(bank, like)
+        if bank.length != self.length:
+            raise ValueError(f"this transform takes filters of {self.length} taps; the bank "
+                             f"has {bank.length}")
 
     def _analysis(self, x, taps, geom):
         mode, length = self.spec.mode, self.length

@@ -61,7 +61,7 @@ class Transform:
         if self.plan.family == "scatter":
             if len(args) != 1:
                 raise TypeError(f"scatter2d takes one tensor x, got {len(args)} arguments")
-            x = _check_tensor(args[0], "x", 4, 2)
+            x = check_tensor(args[0], "x", 4, 2)
             if self.spec.combine_colour and x.shape[1] != 3:
                 raise ValueError(f"combine_colour=True combines 3 colour channels: it takes "
                                  f"(N, 3, H, W) input; got {tuple(x.shape)}. Use "
@@ -74,7 +74,7 @@ class Transform:
             if len(args) != 1:
                 raise TypeError(f"{self.spec.kind} takes one tensor x, got {len(args)} "
                                 "arguments")
-            inputs = [_check_tensor(args[0], "x", self.spec.ndim + 2, self.spec.ndim)]
+            inputs = [check_tensor(args[0], "x", self.spec.ndim + 2, self.spec.ndim)]
             geom = self.plan.geometry_for_inputs([tuple(inputs[0].shape[2:])], level_warning)
         else:
             yl, yh = _split_coefficients(args)
@@ -100,7 +100,7 @@ class Transform:
         if plan.takes_signal:
             if len(args) != 1:
                 raise TypeError(f"{spec.kind} takes one tensor x, got {len(args)} arguments")
-            x = _check_tensor(args[0], "x", 4, 2)
+            x = check_tensor(args[0], "x", 4, 2)
             geom = plan.geometry_from_signal(tuple(x.shape[2:]))
             out = run([x], self._json, geom.flat(), self._target_for(x))
             yh = [b if b.dim() == 6 else b.new_zeros(()) for b in out[1:J + 1]]
@@ -115,7 +115,7 @@ class Transform:
             yl = lows[-1]
         inputs, geom = self._dtcwt_coefficients(yl, yh)
         if any(scales):
-            inputs += [_check_tensor(lows[j], f"scales[{j}]", 4, 2)
+            inputs += [check_tensor(lows[j], f"scales[{j}]", 4, 2)
                        for j in range(J - 1) if scales[j]]
         if signal_size is not None:
             candidate = plan.geometry_from_signal(tuple(signal_size))
@@ -145,7 +145,7 @@ class Transform:
             if not g:
                 bands.append(None)
                 continue
-            band = _check_tensor(band, f"yh[{j}]", 6, 2)
+            band = check_tensor(band, f"yh[{j}]", 6, 2)
             if band.shape[spec.o_dim] != 6 or band.shape[spec.ri_dim] != 2 or \
                     (band.shape[ndim], band.shape[cdim]) != lead:
                 raise ValueError(f"yh[{j}] (level {j + 1}) has shape {tuple(band.shape)}; "
@@ -161,7 +161,7 @@ class Transform:
         if low_size is None:
             low_size = tuple(2 * s for s in bands[-1])
             yl = ref.new_zeros((*lead, *low_size))
-        yl = _check_tensor(yl, "yl", 4, 2)
+        yl = check_tensor(yl, "yl", 4, 2)
         if tuple(yl.shape[:2]) != lead:
             raise ValueError(f"yl has (N, C) = {tuple(yl.shape[:2])} but the bands have {lead}")
         geom = plan.geometry_from_coefficients(low_size, bands, [not g for g in given])
@@ -191,7 +191,7 @@ class Transform:
     def _check_coefficients(self, yl, yh) -> list[torch.Tensor]:
         nd = self.spec.ndim
         layout = "(N, C, H, W)" if nd == 2 else "(N, C, L)"
-        yl = _check_tensor(yl, "yl", nd + 2, nd)
+        yl = check_tensor(yl, "yl", nd + 2, nd)
         if not isinstance(yh, (list, tuple)):
             raise TypeError("yh must be a list of detail tensors, finest level first; got "
                             f"{type(yh).__name__}")
@@ -201,7 +201,7 @@ class Transform:
         band_layout = "(N, C, 3, h, w)" if nd == 2 else "(N, C, L)"
         tensors = [yl]
         for j, band in enumerate(yh, 1):
-            band = _check_tensor(band, f"yh[{j - 1}]", nd + 2 + (nd == 2), nd)
+            band = check_tensor(band, f"yh[{j - 1}]", nd + 2 + (nd == 2), nd)
             if nd == 2 and band.shape[2] != 3:
                 raise ValueError(f"yh[{j - 1}] must have shape {band_layout} with 3 bands "
                                  f"(cH, cV, cD) in dimension 2; got {tuple(band.shape)}")
@@ -226,7 +226,7 @@ def _split_coefficients(args):
     return args
 
 
-def _check_tensor(t, what: str, ndim: int, spatial: int) -> torch.Tensor:
+def check_tensor(t, what: str, ndim: int, spatial: int) -> torch.Tensor:
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{what} must be a torch.Tensor, got {type(t).__name__}")
     if t.dtype not in DTYPE_NAMES:
