@@ -65,13 +65,14 @@ def check(x, wavelet, mode, level, axes, bank=None):
 
 def sweep(chunk: int, two_d, banks: bool = False) -> None:
     """A sixth of pywt's discrete wavelets, each in a mode (rotating through all nine), odd
-    and even sizes, rotating axes and levels (None: the maximum); 1-D for every wavelet,
+    and even sizes and signals shorter than the filter (at two levels), rotating axes and
+    levels (None: the maximum); 1-D for every wavelet,
     2-D where ``two_d(i)``; with ``banks``, each wavelet given as a bank of tensors."""
     names = pywt.wavelist(kind="discrete")
     for i, name in list(enumerate(names))[chunk::6]:
         mode = MODES[i % len(MODES)]
         L = pywt.Wavelet(name).dec_len
-        n = [2 * L + 3, 2 * L + 6][i % 2]
+        n = [2 * L + 3, 2 * L + 6, L // 2 + 1][i % 3]     # odd, even, shorter than L
         level = [None, 1, 2][i % 3]
         axis = AXES_1D[i % len(AXES_1D)]
         bank = TensorFilterBank.from_wavelet(name, dtype=torch.float64) if banks else None

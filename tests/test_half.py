@@ -162,7 +162,8 @@ def test_dtcwt_half_band_layouts_round_alike(dtype):
 
 
 @pytest.mark.parametrize("dtype", HALF)
-@pytest.mark.parametrize("layer,target", [("ScatLayer", None), ("ScatLayerj2", None),
+@pytest.mark.parametrize("layer,target", [pytest.param("ScatLayer", None, marks=pytest.mark.slow),
+                                          ("ScatLayerj2", None),
                                           ("ScatLayerj2", "cuda_emulated")])
 def test_scattering_half(layer, target, dtype):
     """The scattering network of 2-byte x against the float64 network of the same values,

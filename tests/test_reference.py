@@ -82,10 +82,12 @@ def test_custom_filter_bank_odd_length():
     check_2d(x, w, "smooth", 2)                  # pywt.Wavelet objects are accepted too
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chunk", range(6))
 def test_every_discrete_wavelet_1d(chunk):
     """Each of pywt's discrete wavelets (a sixth per test), forward and inverse, rotating
-    through the modes and through sizes that include signals shorter than the filter."""
+    through the modes and through sizes that include signals shorter than the filter (by
+    default, test_functional's sweep runs every wavelet through the same transforms)."""
     names = pywt.wavelist(kind="discrete")
     assert len(names) > 100
     for i, name in list(enumerate(names))[chunk::6]:

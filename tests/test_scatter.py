@@ -232,7 +232,8 @@ def test_gradcheck(kw):
 
 
 @pytest.mark.parametrize("layer,kw", [("ScatLayer", {}), ("ScatLayerj2", {}),
-                                      ("ScatLayerj2", dict(combine_colour=True))])
+                                      pytest.param("ScatLayerj2", dict(combine_colour=True),
+                                                   marks=pytest.mark.slow)])
 def test_double_backward_gradgradcheck(layer, kw):
     """Double backward (gradient penalties): the backward is differentiable again, through
     the network composed from differentiable ops (ops.composed_scatter)."""
@@ -245,7 +246,7 @@ def test_double_backward_gradgradcheck(layer, kw):
     assert torch.isfinite(x.grad).all()
 
 
-@pytest.mark.parametrize("b", [0.0, 1e-2])
+@pytest.mark.parametrize("b", [0.0, pytest.param(1e-2, marks=pytest.mark.slow)])
 def test_float32_matches_float64(b):
     """float32 (where the CPU has AVX-512: estimated reciprocal square roots, wg_rsqrt)
     against float64, values and gradients, within the bound of both evaluations; the
