@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .plan import from_json
+from .plan import from_json, tap_offset
 from .plan_taps import PassSpec
 from .render import render
 from .spec import Spec
@@ -25,8 +25,10 @@ CANONICAL = [
     (_SCATTER, ("cuda",), "bfloat16"),
     (Spec("dwt2d", "db4", 3, "symmetric"), ("cpu",), "float16"),
     # Run-time taps (learnable banks, taps.py): the db4 passes and their taps' gradient.
-    (PassSpec("analysis", "symmetric", 8, -6), ("cuda", "cpu"), "float32"),
-    (PassSpec("tapgrad", "symmetric", 8, -6), ("cuda", "cpu"), "float32"),
+    (PassSpec("analysis", "symmetric", 8, tap_offset(8, "symmetric")), ("cuda", "cpu"),
+     "float32"),
+    (PassSpec("tapgrad", "symmetric", 8, tap_offset(8, "symmetric")), ("cuda", "cpu"),
+     "float32"),
 ]
 SUFFIX = {"cuda": ".cu", "cpu": ".cpp"}
 

@@ -100,12 +100,22 @@ class PassKernel(Kernel):
             self, direction="adjoint" if self.direction == "analysis" else "analysis")
 
 
+def tap_offset(length: int, mode: str) -> int:
+    """The extended index of tap 0 at k = 0 of the analysis ``c[k] = sum_j f[j]
+    xe[2k + phase - j]`` (contract.md 1.3), taps in correlation order."""
+    phase = length // 2 if mode == "periodization" else 1
+    return phase - (length - 1)
+
+
+def synthesis_mode(mode: str) -> str:
+    """The mode of the analysis whose adjoint is pywt.idwt in ``mode`` (contract.md 2.1)."""
+    return "periodization" if mode == "periodization" else "zero"
+
+
 def analysis_kernel(axis: str, lo_filter, hi_filter, mode: str) -> PassKernel:
     """The pass computing ``c[k] = sum_j f[j] xe[2k + phase - j]`` (contract.md 1.3)."""
-    length = len(lo_filter)
-    phase = length // 2 if mode == "periodization" else 1
     return PassKernel("analysis", axis, tuple(reversed(lo_filter)), tuple(reversed(hi_filter)),
-                      mode, phase - (length - 1))
+                      mode, tap_offset(len(lo_filter), mode))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,7 +267,7 @@ class Plan:
         # their transposes (the steps of its schedule are transposed the same way).
         if spec.is_inverse:
             # idwt = adjoint of analysis with taps rec (zero mode unless periodization).
-            mode = "periodization" if spec.mode == "periodization" else "zero"
+            mode = synthesis_mode(spec.mode)
             self.axis_kernels = {a: analysis_kernel(a, b.rec_lo[::-1], b.rec_hi[::-1], mode)
                                  .transposed() for a, b in zip(self.axes, spec.banks)}
         else:

@@ -84,15 +84,13 @@ class PassPlan:
         return math.prod(shape[:axis]), math.prod(shape[axis + 1:])
 
     def output_shape(self, geom: PassGeometry, shapes) -> tuple[int, ...]:
-        """The shape of the op's output for inputs of these shapes."""
+        """The shape of an analysis or adjoint pass's output for inputs of these shapes."""
         a = geom.axis
         if self.spec.operation == "analysis":
             s = shapes[0]
             return (2, *s[:a], geom.k, *s[a + 1:])
-        if self.spec.operation == "adjoint":
-            s = shapes[0][1:]
-            return (*s[:a], geom.n, *s[a + 1:])
-        return (2, self.spec.length)
+        s = shapes[0][1:]
+        return (*s[:a], geom.n, *s[a + 1:])
 
     def program(self, geom: PassGeometry, layouts) -> Program:
         """Inputs: [x, taps] (analysis), [coefficients, taps] (adjoint) or [x,

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import torch
 
 from . import ops
-from .plan import from_json, output_length, synthesis_length
+from .plan import output_length, synthesis_length, synthesis_mode, tap_offset
 from .plan_taps import PassSpec
 from .spec import FilterBank, Spec, canonical_mode, filter_bank
 from .transform import build, check_tensor
@@ -91,11 +91,6 @@ def _target(t: torch.Tensor, target: str | None) -> str:
     return "cuda" if t.device.type == "cuda" else "cpu"
 
 
-def _offset(length: int, mode: str) -> int:
-    """plan.analysis_kernel's extended index of tap 0 at k = 0."""
-    return (length // 2 if mode == "periodization" else 1) - (length - 1)
-
-
 class TapsTransform:
     """A DWT or inverse DWT (spec kind ``dwt1d``, ``dwt2d``, ``idwt1d``, ``idwt2d``) of
     filters of ``length`` taps given as tensors: called as the Transform of the same spec
@@ -110,15 +105,14 @@ class TapsTransform:
         zeros = (0.0,) * length
         self.spec = Spec(kind, FilterBank("tensors", zeros, zeros, zeros, zeros), levels,
                          canonical_mode(mode))
-        self.plan = from_json(self.spec.json)
-        self.ndim = self.spec.ndim
         self.checks = build(self.spec)        # its input checks (it compiles nothing)
-        analysis_mode = self.spec.mode
-        synthesis_mode = "periodization" if analysis_mode == "periodization" else "zero"
-        self.analysis = PassSpec("analysis", analysis_mode, length,
-                                 _offset(length, analysis_mode)).json
-        self.synthesis = PassSpec("adjoint", synthesis_mode, length,
-                                  _offset(length, synthesis_mode)).json
+        self.plan = self.checks.plan
+        self.ndim = self.spec.ndim
+        analysis, synthesis = self.spec.mode, synthesis_mode(self.spec.mode)
+        self.analysis = PassSpec("analysis", analysis, length,
+                                 tap_offset(length, analysis)).json
+        self.synthesis = PassSpec("adjoint", synthesis, length,
+                                  tap_offset(length, synthesis)).json
 
     def __reduce__(self):          # pickle as its arguments (its plan is per process)
         return TapsTransform, (self.spec.kind, self.length, self.spec.levels, self.spec.mode,
