@@ -193,7 +193,8 @@ class DwtBounds:
 
     def __init__(self, x, wavelet, mode: str, levels: int, dtype, ndim: int):
         self.x = np.asarray(x, dtype=np.float64)
-        self.mode, self.levels, self.ndim, self.dtype = mode, levels, ndim, dtype
+        self.levels, self.ndim, self.dtype = levels, ndim, dtype
+        self.modes = (mode,) * ndim if isinstance(mode, str) else tuple(mode)   # per axis
         self.keys = axis_wavelets(wavelet, ndim)
         self.axes = tuple(range(-ndim, 0))
         self.terms = max(_bank(k).dec_len for k in self.keys) + 4
@@ -220,8 +221,8 @@ class DwtBounds:
         self.details, self.sizes, self.adjoint_terms = [], [], self.terms
         for _ in range(self.levels):
             sizes = [level["magnitude"].shape[a] for a in self.axes]
-            signed, ops, products = zip(*(_analysis(k, self.mode, n)
-                                          for k, n in zip(self.keys, sizes)))
+            signed, ops, products = zip(*(_analysis(k, m, n) for k, m, n in
+                                          zip(self.keys, self.modes, sizes)))
             self.adjoint_terms = max(self.adjoint_terms, max(products) + 4)
             self.details.append([self._step(ops, signed, [level], [pair])
                                  for pair in self.pairs])
@@ -248,7 +249,8 @@ class DwtBounds:
             size = bands[0]["magnitude"].shape[-self.ndim:]
             crop = (Ellipsis, *(slice(0, s) for s in size))
             level = {k: v[crop] for k, v in level.items()}
-            signed, ops = zip(*(_synthesis(k, self.mode, n) for k, n in zip(self.keys, size)))
+            signed, ops = zip(*(_synthesis(k, m, n) for k, m, n in
+                                 zip(self.keys, self.modes, size)))
             level = self._step(ops, signed, [level] + bands, [(0,) * self.ndim] + self.pairs)
         return level
 
@@ -278,7 +280,8 @@ class DwtBounds:
         details = []
         for bands in self.details:
             size = bands[0]["magnitude"].shape[-self.ndim:]
-            signed, ops = zip(*(_synthesis(k, self.mode, n) for k, n in zip(self.keys, size)))
+            signed, ops = zip(*(_synthesis(k, m, n) for k, m, n in
+                                 zip(self.keys, self.modes, size)))
             rows = [o[0].shape[0] for o in ops]
             if list(level["magnitude"].shape[-self.ndim:]) != rows:     # a cropped sample
                 grown = {}
@@ -309,7 +312,8 @@ class DwtBounds:
         level = dict(magnitude=np.abs(gl), exact=gl, error=np.zeros_like(gl),
                      ones=np.zeros_like(gl))
         for sizes, band in zip(reversed(self.sizes), reversed(gh)):
-            signed, ops, _ = zip(*(_analysis(k, self.mode, n) for k, n in zip(self.keys, sizes)))
+            signed, ops, _ = zip(*(_analysis(k, m, n) for k, m, n in
+                                    zip(self.keys, self.modes, sizes)))
             transposed = [[o.T for o in axis] for axis in ops]
             given = [band[..., i, :, :] for i in range(3)] if self.ndim == 2 else [band]
             inputs = [level] + [dict(magnitude=np.abs(g), exact=g, error=np.zeros_like(g),

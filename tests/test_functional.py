@@ -37,7 +37,7 @@ def check(x, wavelet, mode, level, axes, bank=None):
     pdec, prec = (pywt.wavedec, pywt.waverec) if ndim == 1 else (pywt.wavedec2, pywt.waverec2)
     key = "axis" if ndim == 1 else "axes"
     ours = quiet(dec, x, wavelet if bank is None else bank, mode, level, **{key: axes})
-    ref = quiet(pdec, x.numpy(), wavelet, mode, level, **{key: axes})
+    ref = quiet(pdec, x.double().numpy(), wavelet, mode, level, **{key: axes})
     levels = len(ref) - 1
     assert len(ours) == len(ref)
     bounds = quiet(DwtBounds, moved(x, axes), wavelet, mode, levels, x.dtype, ndim)
@@ -139,6 +139,22 @@ def test_single_level_and_none_coefficients(mode):
                   "waverec2 with None")
 
 
+@pytest.mark.parametrize("bank", [False, True], ids=["compiled", "tensor_bank"])
+def test_a_mode_and_a_wavelet_per_axis(bank):
+    """PyWavelets' 2-D functions take a mode per axis (and a wavelet per axis): the plan
+    compiles each axis's pass in its mode; run-time taps run each axis's pass in its."""
+    torch.manual_seed(15)
+    modes = ("smooth", "periodization")
+    for axes, wavelet in (((-2, -1), "db2"), ((2, 0), ("db2", "bior2.2"))):
+        if bank and not isinstance(wavelet, str):
+            continue                  # one bank of tensors serves both axes (test above)
+        shape = [2, 2, 2]
+        shape[axes[0] % 3], shape[axes[1] % 3] = 9, 12
+        check(torch.randn(*shape, dtype=torch.float64), wavelet, modes, 2, axes,
+              TensorFilterBank.from_wavelet(wavelet, dtype=torch.float64) if bank else None)
+        check(torch.randn(*shape, dtype=torch.float64), wavelet, modes[::-1], None, axes)
+
+
 def test_level_zero_max_level_and_coefficient_lengths():
     x = torch.randn(2, 40, dtype=torch.float64)
     assert F.wavedec(x, "db2", level=0)[0] is x
@@ -153,6 +169,15 @@ def test_level_zero_max_level_and_coefficient_lengths():
             for mode in MODES:
                 assert F.dwt_coeff_len(n, length, mode) == pywt.dwt_coeff_len(n, length, mode)
     assert F.waverec([x], "db2") is x
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_float32_and_half_precision(dtype):
+    """Values in the input's dtype within the bounds derived for it (PyWavelets computes in
+    float64 on the same values)."""
+    check(torch.randn(3, 37, dtype=torch.float64).to(dtype), "sym4", "smooth", 3, -1)
+    check(torch.randn(2, 20, 3, dtype=torch.float64).to(dtype), "db2", "periodization", 2,
+          (1, 0))
 
 
 def test_gradients_cuda_dtypes_and_batch_dimensions():
@@ -174,9 +199,11 @@ def test_errors_name_the_problem():
         F.wavedec(x, "db99")
     with pytest.raises(ValueError, match="unknown mode 'mirror'"):
         F.dwt(x, "db2", "mirror")
-    with pytest.raises(ValueError, match=r"a mode per axis is not supported; got "
-                                         r"\('symmetric', 'zero'\)"):
-        F.dwt2(torch.randn(8, 8), "haar", mode=("symmetric", "zero"))
+    with pytest.raises(ValueError, match=r"one mode or one per axis \(2\); got \('zero',\)"):
+        F.dwt2(torch.randn(8, 8), "haar", mode=("zero",))
+    with pytest.raises(TypeError, match="a bank of tensors serves both axes"):
+        bank = TensorFilterBank.from_wavelet("haar")
+        F.dwt2(torch.randn(8, 8), (bank, bank))
     with pytest.raises(ValueError, match="axes must be distinct"):
         F.wavedec2(torch.randn(4, 4, 4), "haar", axes=(1, -2))
     with pytest.raises(ValueError, match="at least 2 dimension"):

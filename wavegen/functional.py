@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import operator
 
 import torch
 
-from .plan import max_level, output_length, synthesis_length
+from .plan import max_level, output_length
 from .spec import Spec, canonical_mode, filter_bank
 from .taps import TapsTransform, tensor_bank
 from .transform import build
@@ -27,12 +28,29 @@ __all__ = ["dwt", "idwt", "wavedec", "waverec", "dwt2", "idwt2", "wavedec2", "wa
 
 
 def _filter_length(filter_len) -> int:
-    """An int, or a wavelet (name, pywt.Wavelet, filter tuple or bank of tensors) whose
-    decomposition length counts."""
-    if isinstance(filter_len, int):
-        return filter_len
+    """An integral number, or a wavelet (name, pywt.Wavelet, filter tuple or bank of
+    tensors) whose decomposition length counts."""
+    if isinstance(filter_len, numbers.Real) and not isinstance(filter_len, bool):
+        if filter_len != int(filter_len):
+            raise ValueError(f"a filter length must be a whole number, got {filter_len}")
+        return int(filter_len)
     bank = tensor_bank(filter_len)
     return bank.length if bank is not None else filter_bank(filter_len).length
+
+
+def _lengths(wavelet, count: int) -> tuple[int, ...]:
+    """The filter length per axis: a wavelet, or for 2-D a pair (one per axis) of them."""
+    bank = tensor_bank(wavelet)
+    if bank is not None:
+        return (bank.length,) * count
+    return tuple(b.length for b in Spec("dwt2d" if count == 2 else "dwt1d", wavelet).banks)
+
+
+def _per_axis(kind: str, wavelet, mode):
+    """(wavelets, modes) per axis of a 2-D ``kind``, as the 1-D functions take them."""
+    bank = tensor_bank(wavelet)
+    spec = Spec(kind, "haar" if bank is not None else wavelet, 1, mode)
+    return (spec.banks if bank is None else (bank, bank)), spec.modes
 
 
 def _transform(kind: str, wavelet, levels: int, mode):
@@ -40,8 +58,8 @@ def _transform(kind: str, wavelet, levels: int, mode):
     tensors, with run-time taps (differentiable in them; taps.py)."""
     bank = tensor_bank(wavelet)
     if bank is not None:
-        return TapsTransform(kind, bank.length, levels, _mode(mode), bank=bank)
-    return build(Spec(kind, wavelet, levels, _mode(mode)))
+        return TapsTransform(kind, bank.length, levels, mode, bank=bank)
+    return build(Spec(kind, wavelet, levels, mode))
 
 
 def dwt_max_level(data_len: int, filter_len) -> int:
@@ -72,8 +90,11 @@ def _tensor(x, what: str) -> torch.Tensor:
     return x
 
 
-def _axes(axes, ndim: int, count: int) -> tuple[int, ...]:
-    """The transformed axes as non-negative indices, checked."""
+def _axes(axes, ndim: int, count: int, distinct: bool = True) -> tuple[int, ...]:
+    """The transformed axes as non-negative indices, checked (dwt2 and idwt2 may repeat
+    one, as PyWavelets' may)."""
+    if isinstance(axes, int) and count > 1:
+        raise TypeError(f"axes must be a sequence of {count} axes, got the int {axes}")
     axes = (axes,) if isinstance(axes, int) else tuple(axes)
     if len(axes) != count:
         raise ValueError(f"expected {count} axes, got {axes}")
@@ -84,7 +105,7 @@ def _axes(axes, ndim: int, count: int) -> tuple[int, ...]:
         if not -ndim <= a < ndim:
             raise ValueError(f"axis {a} is out of range for a {ndim}-d input")
     axes = tuple(a % ndim for a in axes)
-    if len(set(axes)) != count:
+    if distinct and len(set(axes)) != count:
         raise ValueError(f"the axes must be distinct, got {axes}")
     return axes
 
@@ -110,7 +131,7 @@ def _check_level(level, sizes, wavelet) -> int:
     """PyWavelets' level rule: None is the largest level every axis allows, below 0 is an
     error (0 is the identity)."""
     if level is None:
-        return min(max_level(n, _filter_length(wavelet)) for n in sizes)
+        return min(max_level(n, L) for n, L in zip(sizes, _lengths(wavelet, len(sizes))))
     try:
         level = operator.index(level)          # an int, or a NumPy integer
     except TypeError:
@@ -119,14 +140,6 @@ def _check_level(level, sizes, wavelet) -> int:
     if level < 0:
         raise ValueError(f"level value of {level} is too low; the minimum level is 0")
     return level
-
-
-def _mode(mode) -> str:
-    if isinstance(mode, (tuple, list)):
-        if len(set(map(canonical_mode, mode))) != 1:
-            raise ValueError(f"a mode per axis is not supported; got {tuple(mode)}")
-        mode = mode[0]
-    return mode
 
 
 # -- 1-D ------------------------------------------------------------------------------------
@@ -158,6 +171,11 @@ def waverec(coeffs, wavelet, mode="symmetric", axis=-1):
     approx, details = _split(coeffs)
     if not details:
         return approx
+    for j, d in enumerate(details):
+        if d is not None and not isinstance(d, torch.Tensor):
+            raise ValueError(f"Unexpected detail coefficient type {type(d).__name__} at level "
+                             f"{len(details) - j}: 1-D details must be tensors as wavedec "
+                             "returns them")
     present = next(c for c in [approx, *details] if c is not None)
     axes = _axes(axis, present.dim(), 1)
     return _synthesis("idwt1d", approx, [[d] for d in details], wavelet, mode, axes)
@@ -194,7 +212,13 @@ def wavedec2(data, wavelet, mode="symmetric", level=None, axes=(-2, -1)):
 def dwt2(data, wavelet, mode="symmetric", axes=(-2, -1)):
     """``(cA, (cH, cV, cD))``: one level over ``axes``."""
     data = _tensor(data, "data")
-    axes = _axes(axes, data.dim(), 2)
+    axes = _axes(axes, data.dim(), 2, distinct=False)
+    if axes[0] == axes[1]:
+        # Twice along one axis, as PyWavelets' dwtn: (a, d), then each of them again.
+        (w0, w1), (m0, m1) = _per_axis("dwt2d", wavelet, mode)
+        a, d = dwt(data, w0, m0, axes[0])
+        (aa, ad), (da, dd) = (dwt(c, w1, m1, axes[1]) for c in (a, d))
+        return aa, (da, ad, dd)
     batch = _Batch(data.shape, axes)
     yl, yh = _transform("dwt2d", wavelet, 1, mode)(batch.into(data),
                                                            level_warning=False)
@@ -229,8 +253,15 @@ def idwt2(coeffs, wavelet, mode="symmetric", axes=(-2, -1)):
     if any(c.shape != present[0].shape for c in present):
         raise ValueError("cA, cH, cV and cD must have the same shape; got "
                          f"{[tuple(c.shape) for c in present]}")
-    return _synthesis("idwt2d", cA, [detail], wavelet, mode,
-                      _axes(axes, present[0].dim(), 2))
+    axes = _axes(axes, present[0].dim(), 2, distinct=False)
+    if axes[0] == axes[1]:
+        # The inverse of dwt2's two passes along one axis: the second first.
+        (w0, w1), (m0, m1) = _per_axis("idwt2d", wavelet, mode)
+        cH, cV, cD = detail
+        a, d = (None if lo is None and hi is None else idwt(lo, hi, w1, m1, axes[1])
+                for lo, hi in ((cA, cV), (cH, cD)))
+        return idwt(a, d, w0, m0, axes[0])
+    return _synthesis("idwt2d", cA, [detail], wavelet, mode, axes)
 
 
 # -- synthesis of PyWavelets-ordered coefficients ------------------------------------------
@@ -246,10 +277,16 @@ def _detail_tuple(detail, level: int) -> tuple:
     if detail is None:
         return (None, None, None)
     if not isinstance(detail, (tuple, list)) or len(detail) != 3:
-        raise ValueError(f"level {level}: 2-D details must be a (cH, cV, cD) tuple")
+        raise ValueError(f"Unexpected detail coefficient type {type(detail).__name__} at level "
+                         f"{level}: 2-D details must be a (cH, cV, cD) tuple as wavedec2 "
+                         "returns them")
     for c, what in zip(detail, ("cH", "cV", "cD")):
         if c is not None:
             _tensor(c, f"level {level} {what}")
+    shapes = {tuple(c.shape) for c in detail if c is not None}
+    if len(shapes) > 1:
+        raise ValueError(f"level {level}: cH, cV and cD must have one shape; got "
+                         f"{[None if c is None else tuple(c.shape) for c in detail]}")
     return tuple(detail)
 
 
@@ -264,7 +301,6 @@ def _synthesis(kind, approx, details, wavelet, mode, axes):
     details = [[b if b is None else b.to(dtype) for b in d] for d in details]
     like = given[0].to(dtype)
     batch = _Batch(like.shape, axes)
-    lengths = t.plan.lengths
     size = None if approx is None else tuple(approx.shape[a] for a in axes)
     bands = []
     for level, detail in enumerate(details):
@@ -276,7 +312,7 @@ def _synthesis(kind, approx, details, wavelet, mode, axes):
         bands.append([batch.into(b) if b is not None else
                       like.new_zeros((math.prod(batch.lead), 1, *band_size))
                       for b in detail])
-        size = tuple(synthesis_length(n, L, t.spec.mode) for n, L in zip(band_size, lengths))
+        size = t.plan.synthesis_size(band_size)
     yl = batch.into(approx) if approx is not None else \
         like.new_zeros((math.prod(batch.lead), 1, *tuple(bands[0][0].shape[2:])))
     yh = [b[0] if len(b) == 1 else torch.stack(b, 2) for b in reversed(bands)]

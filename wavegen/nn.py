@@ -240,8 +240,8 @@ class _Inverse(_Layer):
         sizes = [None if h is None else tuple(h.shape[-spec.ndim:]) for h in yh]
         for j in range(1, len(yh)):
             if sizes[j] is None and sizes[j - 1] is not None:
-                sizes[j] = tuple(output_length(s, b.length, spec.mode)
-                                 for s, b in zip(sizes[j - 1], spec.banks))
+                sizes[j] = tuple(output_length(s, b.length, m)
+                                 for s, b, m in zip(sizes[j - 1], spec.banks, spec.modes))
         lead = tuple(given.shape[:2])
         if yl is None:
             if sizes[-1] is None:
@@ -253,8 +253,8 @@ class _Inverse(_Layer):
             if yh[j] is None:
                 sizes[j] = sizes[j] or size
                 yh[j] = yl.new_zeros((*lead, *((3,) if spec.ndim == 2 else ()), *sizes[j]))
-            size = tuple(synthesis_length(s, b.length, spec.mode)
-                         for s, b in zip(sizes[j], spec.banks))
+            size = tuple(synthesis_length(s, b.length, m)
+                         for s, b, m in zip(sizes[j], spec.banks, spec.modes))
         return yl, yh
 
 

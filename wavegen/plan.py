@@ -267,12 +267,12 @@ class Plan:
         # their transposes (the steps of its schedule are transposed the same way).
         if spec.is_inverse:
             # idwt = adjoint of analysis with taps rec (zero mode unless periodization).
-            mode = synthesis_mode(spec.mode)
-            self.axis_kernels = {a: analysis_kernel(a, b.rec_lo[::-1], b.rec_hi[::-1], mode)
-                                 .transposed() for a, b in zip(self.axes, spec.banks)}
+            self.axis_kernels = {a: analysis_kernel(a, b.rec_lo[::-1], b.rec_hi[::-1],
+                                                    synthesis_mode(m)).transposed()
+                                 for a, b, m in zip(self.axes, spec.banks, spec.modes)}
         else:
-            self.axis_kernels = {a: analysis_kernel(a, b.dec_lo, b.dec_hi, spec.mode)
-                                 for a, b in zip(self.axes, spec.banks)}
+            self.axis_kernels = {a: analysis_kernel(a, b.dec_lo, b.dec_hi, m)
+                                 for a, b, m in zip(self.axes, spec.banks, spec.modes)}
         self.kernels = {k.name: k for k in (k.transposed() if spec.transposed else k
                                             for k in self.axis_kernels.values())}
         # The kernels the spec's source lists (render) and its precompile builds, and the
@@ -294,16 +294,16 @@ class Plan:
             raise ValueError(f"{self.spec.kind} with levels=None cannot size its coefficients "
                              "from a signal; give the spec a number of levels")
         signal = tuple(int(s) for s in signal)
-        mode = self.spec.mode
         details = []
         sizes = signal
         for level in range(1, self.spec.levels + 1):
-            for axis, n in zip(self.axes, sizes):
+            for axis, n, mode in zip(self.axes, sizes, self.spec.modes):
                 if n < 1:
                     raise ValueError(f"cannot transform an empty axis ({axis}: size {n})")
                 if n == 1 and mode in ("reflect", "antireflect"):
-                    raise ValueError(self._too_short(signal, level))
-            sizes = tuple(output_length(n, L, mode) for n, L in zip(sizes, self.lengths))
+                    raise ValueError(self._too_short(signal, level, mode))
+            sizes = tuple(output_length(n, L, m) for n, L, m in
+                          zip(sizes, self.lengths, self.spec.modes))
             details.append(sizes)
         allowed = min(max_level(n, L) for n, L in zip(signal, self.lengths))
         if self.spec.levels > allowed and level_warning:
@@ -311,17 +311,16 @@ class Plan:
                            "will experience boundary effects.")
         return Geometry(signal, tuple(details), details[-1])
 
-    def _too_short(self, signal, level) -> str:
+    def _too_short(self, signal, level, mode) -> str:
         allowed = min(max_level(n, L) for n, L in zip(signal, self.lengths))
         return (f"a signal of size {tuple(signal)} is too short for {self.spec.levels} levels "
-                f"in {self.spec.mode} mode: level {level} would extend a single sample, which "
-                f"{self.spec.mode} cannot do (PyWavelets raises too). PyWavelets' "
+                f"in {mode} mode: level {level} would extend a single sample, which "
+                f"{mode} cannot do (PyWavelets raises too). PyWavelets' "
                 f"dwt_max_level for this size and filter is {allowed}")
 
     def geometry_from_coefficients(self, approx: Sequence[int],
                                    details: Sequence[Sequence[int]]) -> Geometry:
         """Sizes of a synthesis call, checked as ``pywt.waverec2`` checks them."""
-        mode = self.spec.mode
         approx = tuple(int(s) for s in approx)
         details = tuple(tuple(int(s) for s in d) for d in details)
         levels = len(details)
@@ -341,11 +340,16 @@ class Plan:
                 raise ValueError(f"coefficient shapes do not fit together at level {level}: "
                                  f"{what} has size {upper}, the details have size {d}; the "
                                  "approximation must equal the detail size or exceed it by one")
-            upper = tuple(synthesis_length(s, L, mode) for s, L in zip(d, self.lengths))
+            upper = self.synthesis_size(d)
             if any(u < 1 for u in upper):
                 raise ValueError(f"level {level}: detail size {d} is too small for a filter "
                                  f"of length {self.lengths}; the reconstruction would be empty")
         return Geometry(upper, details, approx)
+
+    def synthesis_size(self, detail: Sequence[int]) -> tuple[int, ...]:
+        """The size one level of synthesis makes from details of size ``detail``."""
+        return tuple(synthesis_length(k, L, m) for k, L, m in
+                     zip(detail, self.lengths, self.spec.modes))
 
     def coefficient_shapes(self, geom: Geometry) -> list[tuple[int, tuple[int, ...]]]:
         """(bands, spatial size) of [yl, yh_1, ..., yh_J]."""
@@ -403,14 +407,13 @@ class Plan:
 
     def _synthesis_schedule(self, geom: Geometry) -> Schedule:
         J = len(geom.details)
-        mode = self.spec.mode
         buffers = {"yl": Buffer("yl", self._shape(geom.approx)),
                    "x": Buffer("x", self._shape(geom.signal))}
         steps = []
         approx = "yl"
         for level in range(J, 0, -1):
             d = geom.details[level - 1]
-            r = tuple(synthesis_length(s, L, mode) for s, L in zip(d, self.lengths))
+            r = self.synthesis_size(d)
             band = f"yh{level}"
             dest = "x" if level == 1 else f"r{level}"
             buffers[band] = Buffer(band, self._shape(d), 3 if self.ndim == 2 else 1)

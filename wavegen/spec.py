@@ -15,9 +15,10 @@ import pywt
 
 MODES = ("zero", "constant", "symmetric", "reflect", "periodic", "smooth",
          "antisymmetric", "antireflect", "periodization")
-# Aliases accepted for compatibility with pytorch_wavelets.
+# Aliases accepted for compatibility with pytorch_wavelets and PyWavelets' old names.
 MODE_ALIASES = {"per": "periodization", "periodisation": "periodization", "sym": "symmetric",
-                "zpd": "zero", "ref": "reflect", "reflection": "reflect", "symm": "symmetric"}
+                "zpd": "zero", "ref": "reflect", "reflection": "reflect", "symm": "symmetric",
+                "cpd": "constant", "ppd": "periodic", "sp1": "smooth"}
 DWT_KINDS = ("dwt1d", "dwt2d", "idwt1d", "idwt2d")
 DTCWT_KINDS = ("dtcwt2d", "idtcwt2d")
 SCATTER_KINDS = ("scatter2d",)
@@ -94,6 +95,9 @@ def filter_bank(wavelet) -> FilterBank:
                              f"; accepted discrete wavelets are {', '.join(discrete)}, a "
                              "pywt.Wavelet, or a filter tuple")
         wavelet = pywt.Wavelet(wavelet)
+    if isinstance(wavelet, pywt.ContinuousWavelet):
+        raise ValueError(f"{wavelet.name!r} is a continuous wavelet (for pywt.cwt), which has "
+                         "no filter bank; a DWT needs a discrete wavelet")
     if isinstance(wavelet, pywt.Wavelet):
         dl, dh, rl, rh = wavelet.filter_bank
         name = wavelet.name or "custom"
@@ -144,9 +148,17 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
-def canonical_mode(mode: str) -> str:
+def canonical_mode(mode) -> str:
+    """A mode's name, from a name, an alias or PyWavelets' integer code (``pywt.Modes.zero``)."""
+    if isinstance(mode, (int, np.integer)) and not isinstance(mode, bool):
+        codes = {getattr(pywt.Modes, m): m for m in MODES}
+        if int(mode) not in codes:
+            raise ValueError(f"unknown mode code {int(mode)}; pywt.Modes codes are "
+                             f"{', '.join(f'{c} ({m})' for c, m in sorted(codes.items()))}")
+        return codes[int(mode)]
     if not isinstance(mode, str):
-        raise TypeError(f"mode must be a string, one of {', '.join(MODES)}; got {mode!r}")
+        raise TypeError(f"mode must be a string, one of {', '.join(MODES)}, or a pywt.Modes "
+                        f"code; got {mode!r}")
     mode = MODE_ALIASES.get(mode, mode)
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; accepted modes are {', '.join(MODES)} "
@@ -165,7 +177,8 @@ class Spec:
     levels:  number of decomposition levels (>= 1). Synthesis specs may leave it None: the
              number of detail tensors given decides (as in pywt.waverec2), and the same
              kernels serve every count.
-    mode:    one of the nine PyWavelets modes.
+    mode:    one of the nine PyWavelets modes; for 2-D also a pair ``(height_mode,
+             width_mode)``, as PyWavelets' 2-D functions take (``spec.modes``: per axis).
     transposed: this spec is the exact adjoint (transpose) of the one it was made from;
              ``spec.adjoint()`` flips it.
 
@@ -191,6 +204,7 @@ class Spec:
     mode: str = "symmetric"
     transposed: bool = False
     banks: tuple[FilterBank, ...] = dataclasses.field(default=(), compare=False, repr=False)
+    modes: tuple[str, ...] = dataclasses.field(default=(), compare=False, repr=False)
     # DTCWT kinds only (see ``dtcwt_options``).
     biort: object = None
     qshift: object = None
@@ -225,8 +239,15 @@ class Spec:
         if self.is_dtcwt:
             self._resolve_dtcwt()
             return
-        object.__setattr__(self, "mode", canonical_mode(self.mode))
         ndim = self.ndim
+        modes = tuple(self.mode) if isinstance(self.mode, (tuple, list)) else (self.mode,) * ndim
+        if len(modes) != ndim:
+            raise ValueError(f"{self.kind} takes one mode or one per axis ({ndim}); got "
+                             f"{self.mode!r}")
+        modes = tuple(map(canonical_mode, modes))
+        object.__setattr__(self, "modes", modes)
+        # One mode for all axes is stored as the string, so that equal specs are equal.
+        object.__setattr__(self, "mode", modes[0] if len(set(modes)) == 1 else modes)
         wav = self.wavelet
         if ndim == 2 and isinstance(wav, (tuple, list)) and len(wav) == 2 and \
                 not _is_filter(wav[0]):
@@ -412,7 +433,8 @@ class Spec:
         else:
             names = "-".join(dict.fromkeys(b.name for b in self.banks))
         levels = "any" if self.levels is None else self.levels
-        return f"{self.kind}{'_adjoint' if self.transposed else ''}_{names}_{self.mode}_J{levels}"
+        mode = self.mode if isinstance(self.mode, str) else "-".join(self.mode)
+        return f"{self.kind}{'_adjoint' if self.transposed else ''}_{names}_{mode}_J{levels}"
 
 
 def _is_filter(obj) -> bool:

@@ -19,7 +19,7 @@ import torch
 from . import ops
 from .plan import output_length, synthesis_length, synthesis_mode, tap_offset
 from .plan_taps import PassSpec
-from .spec import FilterBank, Spec, canonical_mode, filter_bank
+from .spec import FilterBank, Spec, filter_bank
 from .transform import build, check_tensor
 
 NAMES = ("dec_lo", "dec_hi", "rec_lo", "rec_hi")
@@ -56,6 +56,10 @@ def tensor_bank(wavelet) -> TensorFilterBank | None:
     if isinstance(wavelet, (tuple, list)) and len(wavelet) == 4 and \
             all(isinstance(f, torch.Tensor) for f in wavelet):
         return TensorFilterBank(*wavelet)
+    if isinstance(wavelet, (tuple, list)) and len(wavelet) == 2 and \
+            any(tensor_bank(w) is not None for w in wavelet):
+        raise TypeError("a bank of tensors serves both axes; one bank per axis (a pair) is "
+                        "taken for wavelets whose taps are numbers only")
     if isinstance(wavelet, (tuple, list)) and any(isinstance(f, torch.Tensor)
                                                    for f in wavelet):
         raise TypeError("a filter bank of tensors takes four 1-D tensors (dec_lo, dec_hi, "
@@ -103,16 +107,15 @@ class TapsTransform:
         # The sizes, level rules and their errors are the baked transform's (plan.Plan):
         # its plan of a bank of this length, whose tap values it never uses.
         zeros = (0.0,) * length
-        self.spec = Spec(kind, FilterBank("tensors", zeros, zeros, zeros, zeros), levels,
-                         canonical_mode(mode))
+        self.spec = Spec(kind, FilterBank("tensors", zeros, zeros, zeros, zeros), levels, mode)
         self.checks = build(self.spec)        # its input checks (it compiles nothing)
         self.plan = self.checks.plan
         self.ndim = self.spec.ndim
-        analysis, synthesis = self.spec.mode, synthesis_mode(self.spec.mode)
-        self.analysis = PassSpec("analysis", analysis, length,
-                                 tap_offset(length, analysis)).json
-        self.synthesis = PassSpec("adjoint", synthesis, length,
-                                  tap_offset(length, synthesis)).json
+        # The passes per axis (the modes may differ by axis).
+        self.analysis = tuple(PassSpec("analysis", m, length, tap_offset(length, m)).json
+                              for m in self.spec.modes)
+        self.synthesis = tuple(PassSpec("adjoint", m, length, tap_offset(length, m)).json
+                               for m in map(synthesis_mode, self.spec.modes))
 
     def __reduce__(self):          # pickle as its arguments (its plan is per process)
         return TapsTransform, (self.spec.kind, self.length, self.spec.levels, self.spec.mode,
@@ -149,15 +152,15 @@ class TapsTransform:
                              f"has {bank.length}")
 
     def _analysis(self, x, taps, geom):
-        mode, length = self.spec.mode, self.length
         details = []
         for _ in geom.details:
             # Axis i of the signal is dimension x.dim() - ndim + i, each pass putting its
             # two bands in front: (N, C, H, W) -> (2h, N, C, h, W) -> (2w, 2h, N, C, h, w).
-            for i in range(self.ndim):
+            for i, mode in enumerate(self.spec.modes):
                 axis = x.dim() - self.ndim + i
                 n = x.shape[axis]
-                x = self._run(self.analysis, x, taps, axis, n, output_length(n, length, mode))
+                x = self._run(self.analysis[i], x, taps, axis, n,
+                              output_length(n, self.length, mode))
             if self.ndim == 1:
                 low, band = x[0], x[1]
             else:                    # x[w band][h band]: cH = hi(h) lo(w), cV = lo(h) hi(w)
@@ -181,8 +184,8 @@ class TapsTransform:
             for i in range(self.ndim - 1, -1, -1):     # the last axis first
                 axis = x.dim() - 1 - self.ndim + i       # in the pass's output
                 k = x.shape[axis + 1]
-                n = synthesis_length(k, self.length, self.spec.mode)
-                x = self._run(self.synthesis, x, taps, axis, n, k)
+                n = synthesis_length(k, self.length, self.spec.modes[i])
+                x = self._run(self.synthesis[i], x, taps, axis, n, k)
             low = x
         return low
 
