@@ -42,12 +42,13 @@ cupy.__version__, 'numpy', numpy.__version__)"
 # step, its time bound in seconds, its command (all ten minutes of a call: 540 s, and the
 # install and transfers the rest)
 STEPS=(
-  "tests 180 python3 -m pytest -q -n 8 -m gpu tests/test_gpu.py"
+  "tests 170 python3 -m pytest -q -n 8 -m gpu tests/test_gpu.py"
   "overhead 30 python3 benchmarks/run_overhead.py --device cuda --rounds 3 --out $results"
-  "dwt 90 python3 benchmarks/run.py --device cuda --rounds 5 --out $results"
-  "dtcwt 80 python3 benchmarks/run_dtcwt.py --device cuda --rounds 5 --out $results"
-  "scatter 100 python3 benchmarks/run_scatter.py --device cuda --rounds 5 --out $results"
-  "half 60 python3 benchmarks/run_half.py --device cuda --rounds 5 --out $results"
+  "dwt 80 python3 benchmarks/run.py --device cuda --rounds 5 --out $results"
+  "dtcwt 70 python3 benchmarks/run_dtcwt.py --device cuda --rounds 5 --out $results"
+  "scatter 90 python3 benchmarks/run_scatter.py --device cuda --rounds 5 --out $results"
+  "half 50 python3 benchmarks/run_half.py --device cuda --rounds 5 --out $results"
+  "experiments 50 python3 benchmarks/run_experiments.py --device cuda --rounds 5 --out $results"
 )
 for entry in "${STEPS[@]}"; do
   read -r name seconds command <<< "$entry"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,7 @@ import ptwt  # noqa: E402
 import pytorch_wavelets as ptw  # noqa: E402
 
 import wavegen  # noqa: E402
+from wavegen.machine import describe  # noqa: E402
 from wavegen.spec import MODES  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -53,17 +53,7 @@ warnings.filterwarnings("ignore")
 
 
 def machine(device: str) -> dict:
-    info = {"node": platform.node(), "machine": platform.machine(), "python": platform.python_version(),
-            "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "cpu": platform.processor(), "malloc_env": {k: os.environ.get(k) for k in MALLOC}}
-    try:
-        with open("/proc/cpuinfo") as f:
-            info["cpu"] = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    if device == "cuda":
-        info["gpu"] = torch.cuda.get_device_name()
-    return info
+    return {**describe(device), "malloc_env": {k: os.environ.get(k) for k in MALLOC}}
 
 
 def sync(device):

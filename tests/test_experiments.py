@@ -129,7 +129,10 @@ def test_networks_of_table_1_3():
     for front, L, per_channel in (("dtcwt", 6, 49), ("morlet", 6, 49), ("morlet", 8, 81)):
         net = HybridNet((3, 32, 32), 10, front, width=4, L=L)
         assert net.body[0][0].in_channels == 3 * per_channel
-        assert net(torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)).shape == (2, 10)
+        images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+        assert net(images).shape == (2, 10)
+        # Augmented (a strided view) RGB images, as in training
+        assert net(images, net.augment.draw(2, torch.Generator())).shape == (2, 10)
     tiny = HybridNet((3, 64, 64), 200, "dtcwt", width=4, qshift=None)
     assert sum(isinstance(m, torch.nn.MaxPool2d) for m in tiny.body) == 2
     assert tiny(torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)).shape == (2, 200)
@@ -177,7 +180,7 @@ def test_grid_skips_finished_cells_and_report_writes_tables_and_figure(tmp_path,
     grid = ["grid", "--datasets", "digits", "--seeds", "1", "--out", str(tmp_path / "g"),
             "--wavelets", "a", "--paddings", "symmetric", "zero", "--biases", "0.01",
             "--morlets", "--epochs", "1", *QUICK]
-    assert main(grid) == 0
+    assert main(grid + ["--jobs", "2"]) == 0       # as two train processes at once
     cells = sorted(os.listdir(tmp_path / "g" / "digits"))
     assert cells == ["dtcwt-a-symmetric-bias0.01", "dtcwt-a-zero-bias0.01"]
     config = json.load(open(tmp_path / "g" / "digits" / cells[1] / "seed0" / "config.json"))
@@ -191,6 +194,8 @@ def test_grid_skips_finished_cells_and_report_writes_tables_and_figure(tmp_path,
     assert "| a | zero | - | - |" in text
     png = (tmp_path / "g" / "figure_1_2.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["report", str(tmp_path / "g")]) == 0      # again, beside its own files
+    assert "Training: C=8, 1 epochs, batch 8" in (tmp_path / "g" / "report.md").read_text()
 
 
 def test_bad_options_are_errors(tmp_path, capsys):

@@ -171,12 +171,12 @@ def test_level_zero_max_level_and_coefficient_lengths():
     assert F.waverec([x], "db2") is x
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
-def test_float32_and_half_precision(dtype):
-    """Values in the input's dtype within the bounds derived for it (PyWavelets computes in
-    float64 on the same values)."""
-    check(torch.randn(3, 37, dtype=torch.float64).to(dtype), "sym4", "smooth", 3, -1)
-    check(torch.randn(2, 20, 3, dtype=torch.float64).to(dtype), "db2", "periodization", 2,
+def test_half_precision():
+    """Values in the input's 2-byte dtype within the bounds derived for it (PyWavelets
+    computes in float64 on the same values); test_half runs the transforms underneath in
+    every mode."""
+    check(torch.randn(3, 37, dtype=torch.float64).half(), "sym4", "smooth", 3, -1)
+    check(torch.randn(2, 20, 3, dtype=torch.float64).bfloat16(), "db2", "periodization", 2,
           (1, 0))
 
 

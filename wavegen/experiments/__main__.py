@@ -41,6 +41,8 @@ def _config_arguments(parser: argparse.ArgumentParser) -> None:
     add("--device", default=None, help="default: cuda when available, else cpu")
     add("--steps-per-epoch", type=int, default=None, help="a cap (quick runs)")
     add("--keep-checkpoints", action="store_true", help="keep every epoch's checkpoint")
+    add("--fast", dest="deterministic", action="store_false",
+        help="CUDA: let cuDNN pick its fastest (nondeterministic) algorithms")
 
 
 def _config(args, **overrides) -> Config:

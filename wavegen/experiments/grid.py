@@ -128,7 +128,7 @@ def _command(config: Config, out: str) -> list[str]:
         if field.name == "qshift" and value is None:
             argv += [flag, "none"]
             continue
-        if value is None or field.name == "flip":
+        if value is None or field.name in ("flip", "deterministic"):
             continue
         if isinstance(value, bool):
             argv += [flag] if value else []
@@ -136,6 +136,6 @@ def _command(config: Config, out: str) -> list[str]:
             argv += [flag, *map(str, value)]
         else:
             argv += [flag, str(value)]
-    if not config.flip:
-        argv.append("--no-flip")
+    argv += ["--no-flip"] if not config.flip else []
+    argv += ["--fast"] if not config.deterministic else []
     return argv

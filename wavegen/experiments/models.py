@@ -62,7 +62,7 @@ class MorletFront(nn.Module):
         self.scattering = frontend.ScatteringTorch2D(J=2, shape=shape, L=L)
 
     def forward(self, x):
-        y = self.scattering(x)
+        y = self.scattering(x.contiguous())       # Kymatio takes contiguous tensors only
         return y.reshape(y.shape[0], -1, *y.shape[-2:])
 
 

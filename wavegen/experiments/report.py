@@ -1,5 +1,6 @@
-"""The report of a grid directory: Table 1.3 (Morlet8, Morlet6 and the DTCWT front end,
-top-1 and top-5 mean and spread over seeds), Table 1.4 (every DTCWT cell) as markdown, and
+"""The report of a grid directory: Table 1.3 (Morlet8, Morlet6 and the DTCWT front ends with
+symmetric padding and bias 1e-2, top-1 and top-5 mean and spread over seeds, seconds per
+epoch), Table 1.4 (every DTCWT cell) as markdown, and
 Figure 1.2 as a PNG: per dataset a heatmap of the top-1 accuracy relative to the dataset's
 DTCWT mean (percentage points), (wavelet x padding) by magnitude bias, each dataset with
 its own colour scale. The accuracies are the final epoch's test accuracies.
@@ -13,8 +14,6 @@ import statistics
 from .data import require
 from .grid import BIASES, PADDINGS, WAVELETS
 
-# Table 1.3's DTCWT row: the default front end (near_sym_a / qshift_a, symmetric, 1e-2).
-DEFAULT_DTCWT = "dtcwt-a-symmetric-bias0.01"
 
 
 def collect(root: str) -> dict:
@@ -22,6 +21,8 @@ def collect(root: str) -> dict:
     cell's seconds per epoch."""
     found: dict = {}
     for dataset in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        if not os.path.isdir(os.path.join(root, dataset)):      # the report's own files
+            continue
         for cell in sorted(os.listdir(os.path.join(root, dataset))):
             folder = os.path.join(root, dataset, cell)
             if not os.path.isdir(folder):
@@ -30,7 +31,9 @@ def collect(root: str) -> dict:
                 result = os.path.join(folder, seed, "result.json")
                 if os.path.exists(result):
                     with open(result) as f:
-                        final = json.load(f)["final"]
+                        saved = json.load(f)
+                    final = dict(saved["final"], machine=saved.get("machine"),
+                                 config=saved["config"])
                     with open(os.path.join(folder, seed, "metrics.jsonl")) as f:
                         seconds = [json.loads(line)["seconds"] for line in f]
                     # The first epoch also compiles the kernels; the rest time the training.
@@ -57,14 +60,26 @@ def _cell(w: str, p: str, b: float) -> str:
     return f"dtcwt-{w}-{p}-bias{b:g}"
 
 
+def _machines(found: dict) -> str:
+    """The machines and the training settings (width, epochs, batch) of the runs."""
+    runs = [r for cells in found.values() for rs in cells.values() for r in rs]
+    machines = {json.dumps(r.get("machine"), sort_keys=True) for r in runs}
+    settings = {f"C={r['config']['width']}, {r['config']['epochs']} epochs, batch "
+                f"{r['config']['batch_size']}, lr {r['config']['lr']}" for r in runs}
+    return "".join(f"Machine: `{m}`\n\n" for m in sorted(machines)) + \
+        "".join(f"Training: {t}\n\n" for t in sorted(settings))
+
+
 def tables(found: dict) -> str:
     lines = ["## Table 1.3: scattering front ends (test accuracy %, mean ± standard deviation "
              "over seeds)", "",
              "| dataset | front end | seeds | top-1 | top-5 | seconds/epoch |",
              "|---|---|---|---|---|---|"]
     for dataset, cells in found.items():
-        for label, name in (("Morlet8", "morlet8"), ("Morlet6", "morlet6"),
-                            ("DTCWT (a, symmetric, bias 1e-2)", DEFAULT_DTCWT)):
+        fronts = [("Morlet8", "morlet8"), ("Morlet6", "morlet6")] + [
+            (f"DTCWT ({w}, symmetric, bias 1e-2)", _cell(w, "symmetric", 1e-2))
+            for w in WAVELETS]
+        for label, name in fronts:
             if name in cells:
                 runs = cells[name]
                 lines.append(f"| {dataset} | {label} | {len(runs)} | {_stat(runs, 'test_top1')}"
@@ -122,7 +137,7 @@ def report(root: str, out: str | None = None) -> tuple[str, str]:
     found = collect(root)
     out = out or root
     os.makedirs(out, exist_ok=True)
-    text = f"# Hybrid ScatterNet experiments: {root}\n\n" + tables(found) + \
+    text = f"# Hybrid ScatterNet experiments: {root}\n\n" + _machines(found) + tables(found) + \
         "\nFigure 1.2: figure_1_2.png (top-1 relative to each dataset's DTCWT mean).\n"
     md, png = os.path.join(out, "report.md"), os.path.join(out, "figure_1_2.png")
     with open(md, "w") as f:

@@ -26,6 +26,7 @@ import time
 import torch
 from torch import nn
 
+from ..machine import describe
 from . import data as datasets
 from .models import HybridNet
 
@@ -59,6 +60,9 @@ class Config:
     device: str | None = None             # None: cuda when available, else cpu
     steps_per_epoch: int | None = None    # a cap, for quick runs and tests
     keep_checkpoints: bool = False
+    # CUDA: deterministic cuDNN and cuBLAS choices (bit-for-bit resume), at some speed; off:
+    # cuDNN picks its fastest algorithms.
+    deterministic: bool = True
 
     def resolved(self) -> "Config":
         if self.dataset not in datasets.DATASETS:
@@ -170,6 +174,11 @@ def train(config: Config, out: str, resume: bool = False, log=print) -> dict:
     """Train (or, with ``resume``, continue) the run in the directory ``out``; returns the
     result (final and best metrics)."""
     config = config.resolved()
+    if config.device.startswith("cuda"):
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")   # before cuBLAS starts
+        torch.backends.cudnn.deterministic = config.deterministic
+        torch.backends.cudnn.benchmark = not config.deterministic
+        torch.use_deterministic_algorithms(config.deterministic, warn_only=True)
     dist = _Dist(config.device)
     lead = dist.rank == 0
     checkpoint_path = os.path.join(out, "checkpoint.pt")
@@ -220,11 +229,13 @@ def train(config: Config, out: str, resume: bool = False, log=print) -> dict:
         start, best = state["epoch"] + 1, state["best"]
         log(f"resuming {out} after epoch {state['epoch']}")
     metrics_path = os.path.join(out, "metrics.jsonl")
+    row = None
     if lead:        # lines of epochs after the checkpoint belong to the killed attempt
         lines = open(metrics_path).read().splitlines() if os.path.exists(metrics_path) else []
         kept = [line for line in lines if json.loads(line)["epoch"] < start]
         with open(metrics_path, "w") as f:
             f.write("".join(line + "\n" for line in kept))
+        row = json.loads(kept[-1]) if kept else None     # the last finished epoch's
     board = _tensorboard(out) if lead else None
     pin = dist.device.type == "cuda"
     kill = _kill_point()
@@ -295,8 +306,8 @@ def train(config: Config, out: str, resume: bool = False, log=print) -> dict:
             os.makedirs(os.path.join(out, "checkpoints"), exist_ok=True)
             _save(state, os.path.join(out, "checkpoints", f"epoch_{epoch:03d}.pt"))
         _save(state, checkpoint_path)
-    result = {"final": row if config.epochs >= start else best, "best": best,
-              "config": config.to_json()}
+    result = {"final": row, "best": best,
+              "config": config.to_json(), "machine": describe(dist.device.type)}
     if lead:
         _write_json(result, os.path.join(out, "result.json"))
     return result
