@@ -208,3 +208,19 @@ def test_bad_options_are_errors(tmp_path, capsys):
     assert "no finished runs" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "--dataset", "digits", "--out", str(tmp_path), "--front", "gabor"])
+
+
+@pytest.mark.slow
+def test_train_under_torchrun_on_two_ranks(tmp_path):
+    """DistributedDataParallel over two gloo ranks: each takes half of every batch, rank 0
+    writes the run, and the metrics count the whole batches."""
+    out = tmp_path / "ddp"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node",
+                           "2", "-m", "wavegen.experiments", "train", "--dataset", "digits",
+                           "--epochs", "1", "--device", "cpu", "--out", str(out), *QUICK],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(out / "metrics.jsonl") as f:
+        (row,) = [json.loads(line) for line in f]
+    assert round(row["images_per_second"] * row["seconds"]) == 16      # 2 steps of 8, summed
+    assert json.load(open(out / "result.json"))["final"]["epoch"] == 1

@@ -211,7 +211,8 @@ def train(config: Config, out: str, resume: bool = False, log=print) -> dict:
                       config.biort, config.qshift, config.mode, config.magbias, config.L,
                       mean, std, config.shift, config.flip).to(dist.device)
     if dist.world > 1:
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        if dist.device.type == "cuda":      # batch statistics over all ranks (CUDA only)
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
     else:
@@ -284,6 +285,8 @@ def train(config: Config, out: str, resume: bool = False, log=print) -> dict:
         row = {"epoch": epoch, "lr": lr, "train_loss": totals[0] / totals[3],
                "train_top1": totals[1] / totals[3], "train_top5": totals[2] / totals[3],
                **test, "seconds": seconds, "images_per_second": totals[3] / seconds}
+        improved = row["test_top1"] > best["test_top1"]     # the same on every rank
+        best = row if improved else best
         if not lead:
             continue
         progress.close(f"loss {row['train_loss']:.3f} train {100 * row['train_top1']:.1f}% "
@@ -295,8 +298,7 @@ def train(config: Config, out: str, resume: bool = False, log=print) -> dict:
             for key, value in row.items():
                 board.add_scalar(key, value, epoch)
             board.flush()
-        if row["test_top1"] > best["test_top1"]:
-            best = row
+        if improved:
             _save({"model": model.state_dict(), "epoch": epoch, "config": config.to_json()},
                   os.path.join(out, "best.pt"))
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
