@@ -19,7 +19,7 @@ import operator
 import torch
 
 from .plan import max_level, output_length
-from .spec import Spec, canonical_mode, filter_bank
+from .spec import Spec, axis_modes, canonical_mode, filter_bank
 from .taps import TapsTransform, tensor_bank
 from .transform import build
 
@@ -49,8 +49,8 @@ def _lengths(wavelet, count: int) -> tuple[int, ...]:
 def _per_axis(kind: str, wavelet, mode):
     """(wavelets, modes) per axis of a 2-D ``kind``, as the 1-D functions take them."""
     bank = tensor_bank(wavelet)
-    spec = Spec(kind, "haar" if bank is not None else wavelet, 1, mode)
-    return (spec.banks if bank is None else (bank, bank)), spec.modes
+    return ((bank, bank) if bank is not None else Spec(kind, wavelet).banks,
+            axis_modes(kind, mode, 2))
 
 
 def _transform(kind: str, wavelet, levels: int, mode):

@@ -20,7 +20,6 @@ import pywt
 import torch
 from torch import nn
 
-from .plan import output_length, synthesis_length
 from .spec import Spec, make_bank
 from .taps import NAMES, TapsTransform, TensorFilterBank
 from .transform import build
@@ -225,11 +224,11 @@ class _Inverse(_Layer):
                                 f"a tensor (it is returned as it is); got {type(yl).__name__}")
             return yl
         if yl is None or any(h is None for h in yh):
-            yl, yh = self._fill(self.spec, yl, yh)
+            yl, yh = self._fill((self.transform or self._taps).plan, yl, yh)
         return self.run(yl, yh)
 
     @staticmethod
-    def _fill(spec: Spec, yl, yh):
+    def _fill(plan, yl, yh):
         """Zeros for the ``None`` bands, sized from the finer level when it is known (its
         analysis length), else from the approximation they meet (pytorch_wavelets' rule);
         a ``None`` yl takes the coarsest detail's size."""
@@ -237,11 +236,11 @@ class _Inverse(_Layer):
                                                              None)
         if not isinstance(given, torch.Tensor):
             raise ValueError("the inverse needs yl or at least one detail tensor")
-        sizes = [None if h is None else tuple(h.shape[-spec.ndim:]) for h in yh]
+        ndim = plan.ndim
+        sizes = [None if h is None else tuple(h.shape[-ndim:]) for h in yh]
         for j in range(1, len(yh)):
             if sizes[j] is None and sizes[j - 1] is not None:
-                sizes[j] = tuple(output_length(s, b.length, m)
-                                 for s, b, m in zip(sizes[j - 1], spec.banks, spec.modes))
+                sizes[j] = plan.analysis_size(sizes[j - 1])
         lead = tuple(given.shape[:2])
         if yl is None:
             if sizes[-1] is None:
@@ -252,9 +251,8 @@ class _Inverse(_Layer):
         for j in range(len(yh) - 1, -1, -1):
             if yh[j] is None:
                 sizes[j] = sizes[j] or size
-                yh[j] = yl.new_zeros((*lead, *((3,) if spec.ndim == 2 else ()), *sizes[j]))
-            size = tuple(synthesis_length(s, b.length, m)
-                         for s, b, m in zip(sizes[j], spec.banks, spec.modes))
+                yh[j] = yl.new_zeros((*lead, *((3,) if ndim == 2 else ()), *sizes[j]))
+            size = plan.synthesis_size(sizes[j])
         return yl, yh
 
 

@@ -302,8 +302,7 @@ class Plan:
                     raise ValueError(f"cannot transform an empty axis ({axis}: size {n})")
                 if n == 1 and mode in ("reflect", "antireflect"):
                     raise ValueError(self._too_short(signal, level, mode))
-            sizes = tuple(output_length(n, L, m) for n, L, m in
-                          zip(sizes, self.lengths, self.spec.modes))
+            sizes = self.analysis_size(sizes)
             details.append(sizes)
         allowed = min(max_level(n, L) for n, L in zip(signal, self.lengths))
         if self.spec.levels > allowed and level_warning:
@@ -345,6 +344,11 @@ class Plan:
                 raise ValueError(f"level {level}: detail size {d} is too small for a filter "
                                  f"of length {self.lengths}; the reconstruction would be empty")
         return Geometry(upper, details, approx)
+
+    def analysis_size(self, signal: Sequence[int]) -> tuple[int, ...]:
+        """The coefficients' size one level of analysis makes from a signal of that size."""
+        return tuple(output_length(n, L, m) for n, L, m in
+                     zip(signal, self.lengths, self.spec.modes))
 
     def synthesis_size(self, detail: Sequence[int]) -> tuple[int, ...]:
         """The size one level of synthesis makes from details of size ``detail``."""

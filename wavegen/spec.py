@@ -166,6 +166,14 @@ def canonical_mode(mode) -> str:
     return mode
 
 
+def axis_modes(kind: str, mode, ndim: int) -> tuple[str, ...]:
+    """The mode of each of ``ndim`` axes: one mode for all, or one per axis."""
+    modes = tuple(mode) if isinstance(mode, (tuple, list)) else (mode,) * ndim
+    if len(modes) != ndim:
+        raise ValueError(f"{kind} takes one mode or one per axis ({ndim}); got {mode!r}")
+    return tuple(map(canonical_mode, modes))
+
+
 @dataclasses.dataclass(frozen=True)
 class Spec:
     """What to compute.
@@ -240,11 +248,7 @@ class Spec:
             self._resolve_dtcwt()
             return
         ndim = self.ndim
-        modes = tuple(self.mode) if isinstance(self.mode, (tuple, list)) else (self.mode,) * ndim
-        if len(modes) != ndim:
-            raise ValueError(f"{self.kind} takes one mode or one per axis ({ndim}); got "
-                             f"{self.mode!r}")
-        modes = tuple(map(canonical_mode, modes))
+        modes = axis_modes(self.kind, self.mode, ndim)
         object.__setattr__(self, "modes", modes)
         # One mode for all axes is stored as the string, so that equal specs are equal.
         object.__setattr__(self, "mode", modes[0] if len(set(modes)) == 1 else modes)
