@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // analysis_symmetric_L8: wg_analysis_h_taps, wg_analysis_w_taps
 // target cpu; float32: stored as float, summed in float
-// source key a27bda80ee1593d88285837a7db57140fd55ac16d5dc06248f57dc29d8019bed (a kernel's JSON: its cache entry's meta.json)
+// source key 60a75fd721d69869de68b5d903c2dc24d39c2c02cc7d080e9a9a2f36d0dbc439 (a kernel's JSON: its cache entry's meta.json)
 // CPU shell: OpenMP over lines (axis w) or planes and rows (axis h). Every pass works on the
 // extended window of a line, extended samples [offset, offset + W) with W = 2K + L - 2:
 // analysis reads it (halo samples through wg_ext_<mode>), the adjoint writes g over it and

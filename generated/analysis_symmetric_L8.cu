@@ -2,11 +2,18 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // analysis_symmetric_L8: wg_analysis_h_taps, wg_analysis_w_taps
 // target cuda; float32: stored as float, summed in float
-// source key 58c7fe1aee3d14999b60b75f1340a3e29b0114d6fc170b1a742bd84e43d8cec4 (a kernel's JSON: its cache entry's meta.json)
+// source key 463850e741cb85012e522ef431a0279dcece7d516b150142c6b7560f3f596538 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample. The flat thread index runs over (plane, line,
 // sample) with the contiguous axis fastest, on the grid's x dimension only, so any number
 // of planes fits a launch.
 #define WG_FN __device__ __forceinline__
+// Global and shared memory as the kernels declare them: WG_GLOBAL(type) for a pointer
+// parameter, WG_SHARED(type, name, [extents]) for a __shared__ array. The checked emulation
+// (cuda_emu.h) defines both as types that check and count every access.
+#ifndef WG_GLOBAL
+#define WG_GLOBAL(T) T* __restrict__
+#define WG_SHARED(T, name, dims) __shared__ T name dims
+#endif
 
 typedef long long wg_int;
 
@@ -41,7 +48,7 @@ WG_FN T wg_analysis_h_taps_xe(const Load& load, wg_int n, wg_int N) {
 
 // Analysis at coefficient k of one line: lo/hi = sum_i taps[i] * xe[2k + offset + i].
 template <typename T, typename Load>
-WG_FN void wg_analysis_h_taps_at(const Load& load, wg_int k, wg_int N, T& lo, T& hi, const double* __restrict__ taps) {
+WG_FN void wg_analysis_h_taps_at(const Load& load, wg_int k, wg_int N, T& lo, T& hi, WG_GLOBAL(const double) taps) {
   const wg_int base = 2 * k + (-6);
   T l = 0, h = 0;
   { const T v = wg_analysis_h_taps_xe<T>(load, base + 0, N); l += (T)(taps[0]) * v; h += (T)(taps[8]) * v; }
@@ -67,7 +74,7 @@ WG_FN T wg_analysis_w_taps_xe(const Load& load, wg_int n, wg_int N) {
 
 // Analysis at coefficient k of one line: lo/hi = sum_i taps[i] * xe[2k + offset + i].
 template <typename T, typename Load>
-WG_FN void wg_analysis_w_taps_at(const Load& load, wg_int k, wg_int N, T& lo, T& hi, const double* __restrict__ taps) {
+WG_FN void wg_analysis_w_taps_at(const Load& load, wg_int k, wg_int N, T& lo, T& hi, WG_GLOBAL(const double) taps) {
   const wg_int base = 2 * k + (-6);
   T l = 0, h = 0;
   { const T v = wg_analysis_w_taps_xe<T>(load, base + 0, N); l += (T)(taps[0]) * v; h += (T)(taps[8]) * v; }
@@ -81,32 +88,32 @@ WG_FN void wg_analysis_w_taps_at(const Load& load, wg_int k, wg_int N, T& lo, T&
   lo = l; hi = h;
 }
 
-extern "C" __global__ void wg_analysis_h_taps_f32(const float* __restrict__ in0, wg_int in0_sp, wg_int in0_sr, float* __restrict__ out0, wg_int out0_sp, wg_int out0_sr,
-    float* __restrict__ out1, wg_int out1_sp, wg_int out1_sr, wg_int P, wg_int M, wg_int N,
-    wg_int K, const double* __restrict__ taps) {
+extern "C" __global__ void wg_analysis_h_taps_f32(WG_GLOBAL(const float) in0, wg_int in0_sp, wg_int in0_sr, WG_GLOBAL(float) out0, wg_int out0_sp, wg_int out0_sr,
+    WG_GLOBAL(float) out1, wg_int out1_sp, wg_int out1_sr, wg_int P, wg_int M, wg_int N,
+    wg_int K, WG_GLOBAL(const double) taps) {
   typedef float T;
   typedef float S;   // tensors are stored in S, sums accumulate in T
   const wg_int along = K;
   const wg_int tid = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;
   if (tid >= P * M * along) return;
   const wg_int m = tid % M, s = (tid / M) % along, p = tid / (M * along);
-  const S* x = in0 + p * in0_sp + m;
+  const auto x = in0 + p * in0_sp + m;
   auto load = [x, in0_sr](wg_int i) -> T { return x[i * in0_sr]; };
   T lo, hi;
   wg_analysis_h_taps_at<T>(load, s, N, lo, hi, taps);
   out0[p * out0_sp + s * out0_sr + m] = lo;
   out1[p * out1_sp + s * out1_sr + m] = hi;
 }
-extern "C" __global__ void wg_analysis_w_taps_f32(const float* __restrict__ in0, wg_int in0_sp, wg_int in0_sr, float* __restrict__ out0, wg_int out0_sp, wg_int out0_sr,
-    float* __restrict__ out1, wg_int out1_sp, wg_int out1_sr, wg_int P, wg_int M, wg_int N,
-    wg_int K, const double* __restrict__ taps) {
+extern "C" __global__ void wg_analysis_w_taps_f32(WG_GLOBAL(const float) in0, wg_int in0_sp, wg_int in0_sr, WG_GLOBAL(float) out0, wg_int out0_sp, wg_int out0_sr,
+    WG_GLOBAL(float) out1, wg_int out1_sp, wg_int out1_sr, wg_int P, wg_int M, wg_int N,
+    wg_int K, WG_GLOBAL(const double) taps) {
   typedef float T;
   typedef float S;   // tensors are stored in S, sums accumulate in T
   const wg_int along = K;
   const wg_int tid = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;
   if (tid >= P * M * along) return;
   const wg_int s = tid % along, m = (tid / along) % M, p = tid / (along * M);
-  const S* x = in0 + p * in0_sp + m * in0_sr;
+  const auto x = in0 + p * in0_sp + m * in0_sr;
   auto load = [x, in0_sr](wg_int i) -> T { return x[i * 1]; };
   T lo, hi;
   wg_analysis_w_taps_at<T>(load, s, N, lo, hi, taps);

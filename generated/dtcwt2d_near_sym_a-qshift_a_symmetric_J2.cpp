@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dtcwt2d_near_sym_a-qshift_a_symmetric_J2: wg_dtcwt_analysis_biort, wg_dtcwt_analysis_qshift, wg_dtcwt_adjoint_biort, wg_dtcwt_adjoint_qshift
 // target cpu; float32: stored as float, summed in float
-// source key c98db84b4fadd290d0c4a5ca76b3a3f87017a023c6c84a6044130d803ffa6ed2 (a kernel's JSON: its cache entry's meta.json)
+// source key c48aa458ab4de8ca6b35d6fba39923a51db3e3f447a2061cb88ace1961152c51 (a kernel's JSON: its cache entry's meta.json)
 // CPU shell of the DTCWT levels: one function per level kind, OpenMP over planes and quad
 // rows. Per quad row, each line (row filter, phase) is filtered down the rows into a
 // buffer as wide as the image, read into the window of extended columns (main run copied,

@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dtcwt2d_near_sym_a-qshift_a_symmetric_J2: wg_dtcwt_analysis_biort, wg_dtcwt_analysis_qshift, wg_dtcwt_adjoint_biort, wg_dtcwt_adjoint_qshift
 // target cuda; float32: stored as float, summed in float
-// source key f68ec5f36b0b6cce26cf298caf23844c33efde2e524c787aa751d77b3f70ef71 (a kernel's JSON: its cache entry's meta.json)
+// source key 10821d9641930b04b23ea8dcf81d93633a4ed619f33512e87aff4ec9d1da6140 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell of the DTCWT levels. Analysis: a block owns a tile of quads; it filters the
 // rows of every line (row filter, phase) into shared memory, then each thread filters its
 // quad's columns from the tile, applies q2c and writes the bands in their final layout.
@@ -11,6 +11,13 @@
 // reads, then each thread filters its samples' rows from there and folds the extended rows
 // that map onto them. Flat 1-D grids of tiles: any number of planes.
 #define WG_FN __device__ __forceinline__
+// Global and shared memory as the kernels declare them: WG_GLOBAL(type) for a pointer
+// parameter, WG_SHARED(type, name, [extents]) for a __shared__ array. The checked emulation
+// (cuda_emu.h) defines both as types that check and count every access.
+#ifndef WG_GLOBAL
+#define WG_GLOBAL(T) T* __restrict__
+#define WG_SHARED(T, name, dims) __shared__ T name dims
+#endif
 #define WG_RSQRT(s) ((s) > T(0) ? rsqrt(s) : T(0))
 typedef long long wg_int;
 
@@ -38,21 +45,21 @@ WG_FN wg_int wg_index_copy(wg_int e, wg_int N, wg_int lead, wg_int Np, wg_int ze
   return k < 0 ? k + lead : (k >= N ? k - (Np - N - lead) : k);
 }
 
-extern "C" __global__ void wg_dtcwt_analysis_biort_f32(const float* __restrict__ x, wg_int x_n, wg_int x_c, wg_int x_sr, wg_int R, wg_int W,
-    wg_int lead_r, wg_int lead_c, float* __restrict__ lo, wg_int lo_n, wg_int lo_c, wg_int lo_sr,
-    float* __restrict__ band, wg_int b_n, wg_int b_c, wg_int b_o, wg_int b_ri, wg_int b_r,
-    wg_int b_w, const float* __restrict__ gm, wg_int g_n, wg_int g_c, wg_int g_o, wg_int g_r,
+extern "C" __global__ void wg_dtcwt_analysis_biort_f32(WG_GLOBAL(const float) x, wg_int x_n, wg_int x_c, wg_int x_sr, wg_int R, wg_int W,
+    wg_int lead_r, wg_int lead_c, WG_GLOBAL(float) lo, wg_int lo_n, wg_int lo_c, wg_int lo_sr,
+    WG_GLOBAL(float) band, wg_int b_n, wg_int b_c, wg_int b_o, wg_int b_ri, wg_int b_r,
+    wg_int b_w, WG_GLOBAL(const float) gm, wg_int g_n, wg_int g_c, wg_int g_o, wg_int g_r,
     wg_int g_w, wg_int P, wg_int Cch, wg_int Rq, wg_int Cq, wg_int zero,
     double mb) {
   typedef float T;
   typedef float S;   // tensors are stored in S, sums accumulate in T
-  __shared__ T tile[4][8][71];   // lines filtered down the rows
+  WG_SHARED(T, tile, [4][8][71]);   // lines filtered down the rows
   const wg_int tiles_c = (Cq + 31) / 32, tiles_r = (Rq + 7) / 8;
   const wg_int b = blockIdx.x;
   const wg_int c0 = (b % tiles_c) * 32, r0 = (b / tiles_c % tiles_r) * 8;
   const wg_int p = b / (tiles_c * tiles_r);
   const wg_int Npr = 2 * Rq, Npc = 2 * Cq;
-  const S* xp = x + (p / Cch) * x_n + (p % Cch) * x_c;
+  const auto xp = x + (p / Cch) * x_n + (p % Cch) * x_c;
   for (int idx = threadIdx.x; idx < 2272; idx += blockDim.x) {
     const int w = idx % 71, tr = idx / 71 % 8, line = idx / 568;
     const wg_int r = r0 + tr;
@@ -131,7 +138,7 @@ extern "C" __global__ void wg_dtcwt_analysis_biort_f32(const float* __restrict__
     q[1] = (T)(-0.05) * tile[0][tr][2 * tc + 3] + (T)(0.25) * tile[0][tr][2 * tc + 4] + (T)(0.6) * tile[0][tr][2 * tc + 5] + (T)(0.25) * tile[0][tr][2 * tc + 6] + (T)(-0.05) * tile[0][tr][2 * tc + 7];
     q[2] = (T)(-0.05) * tile[1][tr][2 * tc + 2] + (T)(0.25) * tile[1][tr][2 * tc + 3] + (T)(0.6) * tile[1][tr][2 * tc + 4] + (T)(0.25) * tile[1][tr][2 * tc + 5] + (T)(-0.05) * tile[1][tr][2 * tc + 6];
     q[3] = (T)(-0.05) * tile[1][tr][2 * tc + 3] + (T)(0.25) * tile[1][tr][2 * tc + 4] + (T)(0.6) * tile[1][tr][2 * tc + 5] + (T)(0.25) * tile[1][tr][2 * tc + 6] + (T)(-0.05) * tile[1][tr][2 * tc + 7];
-    S* dst = lo + n * lo_n + ch * lo_c + 2 * r * lo_sr + 2 * c;
+    const auto dst = lo + n * lo_n + ch * lo_c + 2 * r * lo_sr + 2 * c;
     dst[0] = q[0]; dst[1] = q[1]; dst[lo_sr] = q[2]; dst[lo_sr + 1] = q[3];
   }
   {   // product hi (rows) x lo (columns): quad a b / c d
@@ -140,8 +147,8 @@ extern "C" __global__ void wg_dtcwt_analysis_biort_f32(const float* __restrict__
     q[1] = (T)(-0.05) * tile[2][tr][2 * tc + 3] + (T)(0.25) * tile[2][tr][2 * tc + 4] + (T)(0.6) * tile[2][tr][2 * tc + 5] + (T)(0.25) * tile[2][tr][2 * tc + 6] + (T)(-0.05) * tile[2][tr][2 * tc + 7];
     q[2] = (T)(-0.05) * tile[3][tr][2 * tc + 2] + (T)(0.25) * tile[3][tr][2 * tc + 3] + (T)(0.6) * tile[3][tr][2 * tc + 4] + (T)(0.25) * tile[3][tr][2 * tc + 5] + (T)(-0.05) * tile[3][tr][2 * tc + 6];
     q[3] = (T)(-0.05) * tile[3][tr][2 * tc + 3] + (T)(0.25) * tile[3][tr][2 * tc + 4] + (T)(0.6) * tile[3][tr][2 * tc + 5] + (T)(0.25) * tile[3][tr][2 * tc + 6] + (T)(-0.05) * tile[3][tr][2 * tc + 7];
-    S* z0 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 0 * b_o;
-    S* z1 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 5 * b_o;
+    const auto z0 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 0 * b_o;
+    const auto z1 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 5 * b_o;
     const T re0 = (q[0] - q[3]) * s2, im0 = (q[1] + q[2]) * s2;
     const T re1 = (q[0] + q[3]) * s2, im1 = (q[1] - q[2]) * s2;
             z0[0] = re0; z0[0 + b_ri] = im0;
@@ -154,8 +161,8 @@ extern "C" __global__ void wg_dtcwt_analysis_biort_f32(const float* __restrict__
     q[1] = (T)(0.010714285714285713) * tile[0][tr][2 * tc + 2] + (T)(-0.05357142857142857) * tile[0][tr][2 * tc + 3] + (T)(-0.26071428571428573) * tile[0][tr][2 * tc + 4] + (T)(0.6071428571428571) * tile[0][tr][2 * tc + 5] + (T)(-0.26071428571428573) * tile[0][tr][2 * tc + 6] + (T)(-0.05357142857142857) * tile[0][tr][2 * tc + 7] + (T)(0.010714285714285713) * tile[0][tr][2 * tc + 8];
     q[2] = (T)(0.010714285714285713) * tile[1][tr][2 * tc + 1] + (T)(-0.05357142857142857) * tile[1][tr][2 * tc + 2] + (T)(-0.26071428571428573) * tile[1][tr][2 * tc + 3] + (T)(0.6071428571428571) * tile[1][tr][2 * tc + 4] + (T)(-0.26071428571428573) * tile[1][tr][2 * tc + 5] + (T)(-0.05357142857142857) * tile[1][tr][2 * tc + 6] + (T)(0.010714285714285713) * tile[1][tr][2 * tc + 7];
     q[3] = (T)(0.010714285714285713) * tile[1][tr][2 * tc + 2] + (T)(-0.05357142857142857) * tile[1][tr][2 * tc + 3] + (T)(-0.26071428571428573) * tile[1][tr][2 * tc + 4] + (T)(0.6071428571428571) * tile[1][tr][2 * tc + 5] + (T)(-0.26071428571428573) * tile[1][tr][2 * tc + 6] + (T)(-0.05357142857142857) * tile[1][tr][2 * tc + 7] + (T)(0.010714285714285713) * tile[1][tr][2 * tc + 8];
-    S* z0 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 2 * b_o;
-    S* z1 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 3 * b_o;
+    const auto z0 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 2 * b_o;
+    const auto z1 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 3 * b_o;
     const T re0 = (q[0] - q[3]) * s2, im0 = (q[1] + q[2]) * s2;
     const T re1 = (q[0] + q[3]) * s2, im1 = (q[1] - q[2]) * s2;
             z0[0] = re0; z0[0 + b_ri] = im0;
@@ -168,8 +175,8 @@ extern "C" __global__ void wg_dtcwt_analysis_biort_f32(const float* __restrict__
     q[1] = (T)(0.010714285714285713) * tile[2][tr][2 * tc + 2] + (T)(-0.05357142857142857) * tile[2][tr][2 * tc + 3] + (T)(-0.26071428571428573) * tile[2][tr][2 * tc + 4] + (T)(0.6071428571428571) * tile[2][tr][2 * tc + 5] + (T)(-0.26071428571428573) * tile[2][tr][2 * tc + 6] + (T)(-0.05357142857142857) * tile[2][tr][2 * tc + 7] + (T)(0.010714285714285713) * tile[2][tr][2 * tc + 8];
     q[2] = (T)(0.010714285714285713) * tile[3][tr][2 * tc + 1] + (T)(-0.05357142857142857) * tile[3][tr][2 * tc + 2] + (T)(-0.26071428571428573) * tile[3][tr][2 * tc + 3] + (T)(0.6071428571428571) * tile[3][tr][2 * tc + 4] + (T)(-0.26071428571428573) * tile[3][tr][2 * tc + 5] + (T)(-0.05357142857142857) * tile[3][tr][2 * tc + 6] + (T)(0.010714285714285713) * tile[3][tr][2 * tc + 7];
     q[3] = (T)(0.010714285714285713) * tile[3][tr][2 * tc + 2] + (T)(-0.05357142857142857) * tile[3][tr][2 * tc + 3] + (T)(-0.26071428571428573) * tile[3][tr][2 * tc + 4] + (T)(0.6071428571428571) * tile[3][tr][2 * tc + 5] + (T)(-0.26071428571428573) * tile[3][tr][2 * tc + 6] + (T)(-0.05357142857142857) * tile[3][tr][2 * tc + 7] + (T)(0.010714285714285713) * tile[3][tr][2 * tc + 8];
-    S* z0 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 1 * b_o;
-    S* z1 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 4 * b_o;
+    const auto z0 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 1 * b_o;
+    const auto z1 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 4 * b_o;
     const T re0 = (q[0] - q[3]) * s2, im0 = (q[1] + q[2]) * s2;
     const T re1 = (q[0] + q[3]) * s2, im1 = (q[1] - q[2]) * s2;
             z0[0] = re0; z0[0 + b_ri] = im0;
@@ -178,21 +185,21 @@ extern "C" __global__ void wg_dtcwt_analysis_biort_f32(const float* __restrict__
   }
 }
 
-extern "C" __global__ void wg_dtcwt_analysis_qshift_f32(const float* __restrict__ x, wg_int x_n, wg_int x_c, wg_int x_sr, wg_int R, wg_int W,
-    wg_int lead_r, wg_int lead_c, float* __restrict__ lo, wg_int lo_n, wg_int lo_c, wg_int lo_sr,
-    float* __restrict__ band, wg_int b_n, wg_int b_c, wg_int b_o, wg_int b_ri, wg_int b_r,
-    wg_int b_w, const float* __restrict__ gm, wg_int g_n, wg_int g_c, wg_int g_o, wg_int g_r,
+extern "C" __global__ void wg_dtcwt_analysis_qshift_f32(WG_GLOBAL(const float) x, wg_int x_n, wg_int x_c, wg_int x_sr, wg_int R, wg_int W,
+    wg_int lead_r, wg_int lead_c, WG_GLOBAL(float) lo, wg_int lo_n, wg_int lo_c, wg_int lo_sr,
+    WG_GLOBAL(float) band, wg_int b_n, wg_int b_c, wg_int b_o, wg_int b_ri, wg_int b_r,
+    wg_int b_w, WG_GLOBAL(const float) gm, wg_int g_n, wg_int g_c, wg_int g_o, wg_int g_r,
     wg_int g_w, wg_int P, wg_int Cch, wg_int Rq, wg_int Cq, wg_int zero,
     double mb) {
   typedef float T;
   typedef float S;   // tensors are stored in S, sums accumulate in T
-  __shared__ T tile[4][8][144];   // lines filtered down the rows
+  WG_SHARED(T, tile, [4][8][144]);   // lines filtered down the rows
   const wg_int tiles_c = (Cq + 31) / 32, tiles_r = (Rq + 7) / 8;
   const wg_int b = blockIdx.x;
   const wg_int c0 = (b % tiles_c) * 32, r0 = (b / tiles_c % tiles_r) * 8;
   const wg_int p = b / (tiles_c * tiles_r);
   const wg_int Npr = 4 * Rq, Npc = 4 * Cq;
-  const S* xp = x + (p / Cch) * x_n + (p % Cch) * x_c;
+  const auto xp = x + (p / Cch) * x_n + (p % Cch) * x_c;
   for (int idx = threadIdx.x; idx < 4608; idx += blockDim.x) {
     const int w = idx % 144, tr = idx / 144 % 8, line = idx / 1152;
     const wg_int r = r0 + tr;
@@ -303,7 +310,7 @@ extern "C" __global__ void wg_dtcwt_analysis_qshift_f32(const float* __restrict_
     q[1] = (T)(-0.006181881892116438) * tile[0][tr][4 * tc + 1] + (T)(-0.0016896812725281543) * tile[0][tr][4 * tc + 3] + (T)(-0.1002312195074762) * tile[0][tr][4 * tc + 5] + (T)(0.0008736226952170968) * tile[0][tr][4 * tc + 7] + (T)(0.5636557101270515) * tile[0][tr][4 * tc + 9] + (T)(0.7666284677930372) * tile[0][tr][4 * tc + 11] + (T)(0.26383956105893763) * tile[0][tr][4 * tc + 13] + (T)(-0.10983605166597087) * tile[0][tr][4 * tc + 15] + (T)(-0.013975370246888838) * tile[0][tr][4 * tc + 17] + (T)(0.051130405283831656) * tile[0][tr][4 * tc + 19];
     q[2] = (T)(0.051130405283831656) * tile[1][tr][4 * tc + 0] + (T)(-0.013975370246888838) * tile[1][tr][4 * tc + 2] + (T)(-0.10983605166597087) * tile[1][tr][4 * tc + 4] + (T)(0.26383956105893763) * tile[1][tr][4 * tc + 6] + (T)(0.7666284677930372) * tile[1][tr][4 * tc + 8] + (T)(0.5636557101270515) * tile[1][tr][4 * tc + 10] + (T)(0.0008736226952170968) * tile[1][tr][4 * tc + 12] + (T)(-0.1002312195074762) * tile[1][tr][4 * tc + 14] + (T)(-0.0016896812725281543) * tile[1][tr][4 * tc + 16] + (T)(-0.006181881892116438) * tile[1][tr][4 * tc + 18];
     q[3] = (T)(-0.006181881892116438) * tile[1][tr][4 * tc + 1] + (T)(-0.0016896812725281543) * tile[1][tr][4 * tc + 3] + (T)(-0.1002312195074762) * tile[1][tr][4 * tc + 5] + (T)(0.0008736226952170968) * tile[1][tr][4 * tc + 7] + (T)(0.5636557101270515) * tile[1][tr][4 * tc + 9] + (T)(0.7666284677930372) * tile[1][tr][4 * tc + 11] + (T)(0.26383956105893763) * tile[1][tr][4 * tc + 13] + (T)(-0.10983605166597087) * tile[1][tr][4 * tc + 15] + (T)(-0.013975370246888838) * tile[1][tr][4 * tc + 17] + (T)(0.051130405283831656) * tile[1][tr][4 * tc + 19];
-    S* dst = lo + n * lo_n + ch * lo_c + 2 * r * lo_sr + 2 * c;
+    const auto dst = lo + n * lo_n + ch * lo_c + 2 * r * lo_sr + 2 * c;
     dst[0] = q[0]; dst[1] = q[1]; dst[lo_sr] = q[2]; dst[lo_sr + 1] = q[3];
   }
   {   // product hi (rows) x lo (columns): quad a b / c d
@@ -312,8 +319,8 @@ extern "C" __global__ void wg_dtcwt_analysis_qshift_f32(const float* __restrict_
     q[1] = (T)(-0.006181881892116438) * tile[2][tr][4 * tc + 1] + (T)(-0.0016896812725281543) * tile[2][tr][4 * tc + 3] + (T)(-0.1002312195074762) * tile[2][tr][4 * tc + 5] + (T)(0.0008736226952170968) * tile[2][tr][4 * tc + 7] + (T)(0.5636557101270515) * tile[2][tr][4 * tc + 9] + (T)(0.7666284677930372) * tile[2][tr][4 * tc + 11] + (T)(0.26383956105893763) * tile[2][tr][4 * tc + 13] + (T)(-0.10983605166597087) * tile[2][tr][4 * tc + 15] + (T)(-0.013975370246888838) * tile[2][tr][4 * tc + 17] + (T)(0.051130405283831656) * tile[2][tr][4 * tc + 19];
     q[2] = (T)(0.051130405283831656) * tile[3][tr][4 * tc + 0] + (T)(-0.013975370246888838) * tile[3][tr][4 * tc + 2] + (T)(-0.10983605166597087) * tile[3][tr][4 * tc + 4] + (T)(0.26383956105893763) * tile[3][tr][4 * tc + 6] + (T)(0.7666284677930372) * tile[3][tr][4 * tc + 8] + (T)(0.5636557101270515) * tile[3][tr][4 * tc + 10] + (T)(0.0008736226952170968) * tile[3][tr][4 * tc + 12] + (T)(-0.1002312195074762) * tile[3][tr][4 * tc + 14] + (T)(-0.0016896812725281543) * tile[3][tr][4 * tc + 16] + (T)(-0.006181881892116438) * tile[3][tr][4 * tc + 18];
     q[3] = (T)(-0.006181881892116438) * tile[3][tr][4 * tc + 1] + (T)(-0.0016896812725281543) * tile[3][tr][4 * tc + 3] + (T)(-0.1002312195074762) * tile[3][tr][4 * tc + 5] + (T)(0.0008736226952170968) * tile[3][tr][4 * tc + 7] + (T)(0.5636557101270515) * tile[3][tr][4 * tc + 9] + (T)(0.7666284677930372) * tile[3][tr][4 * tc + 11] + (T)(0.26383956105893763) * tile[3][tr][4 * tc + 13] + (T)(-0.10983605166597087) * tile[3][tr][4 * tc + 15] + (T)(-0.013975370246888838) * tile[3][tr][4 * tc + 17] + (T)(0.051130405283831656) * tile[3][tr][4 * tc + 19];
-    S* z0 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 0 * b_o;
-    S* z1 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 5 * b_o;
+    const auto z0 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 0 * b_o;
+    const auto z1 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 5 * b_o;
     const T re0 = (q[0] - q[3]) * s2, im0 = (q[1] + q[2]) * s2;
     const T re1 = (q[0] + q[3]) * s2, im1 = (q[1] - q[2]) * s2;
             z0[0] = re0; z0[0 + b_ri] = im0;
@@ -326,8 +333,8 @@ extern "C" __global__ void wg_dtcwt_analysis_qshift_f32(const float* __restrict_
     q[1] = (T)(-0.006181881892116438) * tile[0][tr][4 * tc + 0] + (T)(0.0016896812725281543) * tile[0][tr][4 * tc + 2] + (T)(-0.1002312195074762) * tile[0][tr][4 * tc + 4] + (T)(-0.0008736226952170968) * tile[0][tr][4 * tc + 6] + (T)(0.5636557101270515) * tile[0][tr][4 * tc + 8] + (T)(-0.7666284677930372) * tile[0][tr][4 * tc + 10] + (T)(0.26383956105893763) * tile[0][tr][4 * tc + 12] + (T)(0.10983605166597087) * tile[0][tr][4 * tc + 14] + (T)(-0.013975370246888838) * tile[0][tr][4 * tc + 16] + (T)(-0.051130405283831656) * tile[0][tr][4 * tc + 18];
     q[2] = (T)(-0.051130405283831656) * tile[1][tr][4 * tc + 1] + (T)(-0.013975370246888838) * tile[1][tr][4 * tc + 3] + (T)(0.10983605166597087) * tile[1][tr][4 * tc + 5] + (T)(0.26383956105893763) * tile[1][tr][4 * tc + 7] + (T)(-0.7666284677930372) * tile[1][tr][4 * tc + 9] + (T)(0.5636557101270515) * tile[1][tr][4 * tc + 11] + (T)(-0.0008736226952170968) * tile[1][tr][4 * tc + 13] + (T)(-0.1002312195074762) * tile[1][tr][4 * tc + 15] + (T)(0.0016896812725281543) * tile[1][tr][4 * tc + 17] + (T)(-0.006181881892116438) * tile[1][tr][4 * tc + 19];
     q[3] = (T)(-0.006181881892116438) * tile[1][tr][4 * tc + 0] + (T)(0.0016896812725281543) * tile[1][tr][4 * tc + 2] + (T)(-0.1002312195074762) * tile[1][tr][4 * tc + 4] + (T)(-0.0008736226952170968) * tile[1][tr][4 * tc + 6] + (T)(0.5636557101270515) * tile[1][tr][4 * tc + 8] + (T)(-0.7666284677930372) * tile[1][tr][4 * tc + 10] + (T)(0.26383956105893763) * tile[1][tr][4 * tc + 12] + (T)(0.10983605166597087) * tile[1][tr][4 * tc + 14] + (T)(-0.013975370246888838) * tile[1][tr][4 * tc + 16] + (T)(-0.051130405283831656) * tile[1][tr][4 * tc + 18];
-    S* z0 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 2 * b_o;
-    S* z1 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 3 * b_o;
+    const auto z0 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 2 * b_o;
+    const auto z1 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 3 * b_o;
     const T re0 = (q[0] - q[3]) * s2, im0 = (q[1] + q[2]) * s2;
     const T re1 = (q[0] + q[3]) * s2, im1 = (q[1] - q[2]) * s2;
             z0[0] = re0; z0[0 + b_ri] = im0;
@@ -340,8 +347,8 @@ extern "C" __global__ void wg_dtcwt_analysis_qshift_f32(const float* __restrict_
     q[1] = (T)(-0.006181881892116438) * tile[2][tr][4 * tc + 0] + (T)(0.0016896812725281543) * tile[2][tr][4 * tc + 2] + (T)(-0.1002312195074762) * tile[2][tr][4 * tc + 4] + (T)(-0.0008736226952170968) * tile[2][tr][4 * tc + 6] + (T)(0.5636557101270515) * tile[2][tr][4 * tc + 8] + (T)(-0.7666284677930372) * tile[2][tr][4 * tc + 10] + (T)(0.26383956105893763) * tile[2][tr][4 * tc + 12] + (T)(0.10983605166597087) * tile[2][tr][4 * tc + 14] + (T)(-0.013975370246888838) * tile[2][tr][4 * tc + 16] + (T)(-0.051130405283831656) * tile[2][tr][4 * tc + 18];
     q[2] = (T)(-0.051130405283831656) * tile[3][tr][4 * tc + 1] + (T)(-0.013975370246888838) * tile[3][tr][4 * tc + 3] + (T)(0.10983605166597087) * tile[3][tr][4 * tc + 5] + (T)(0.26383956105893763) * tile[3][tr][4 * tc + 7] + (T)(-0.7666284677930372) * tile[3][tr][4 * tc + 9] + (T)(0.5636557101270515) * tile[3][tr][4 * tc + 11] + (T)(-0.0008736226952170968) * tile[3][tr][4 * tc + 13] + (T)(-0.1002312195074762) * tile[3][tr][4 * tc + 15] + (T)(0.0016896812725281543) * tile[3][tr][4 * tc + 17] + (T)(-0.006181881892116438) * tile[3][tr][4 * tc + 19];
     q[3] = (T)(-0.006181881892116438) * tile[3][tr][4 * tc + 0] + (T)(0.0016896812725281543) * tile[3][tr][4 * tc + 2] + (T)(-0.1002312195074762) * tile[3][tr][4 * tc + 4] + (T)(-0.0008736226952170968) * tile[3][tr][4 * tc + 6] + (T)(0.5636557101270515) * tile[3][tr][4 * tc + 8] + (T)(-0.7666284677930372) * tile[3][tr][4 * tc + 10] + (T)(0.26383956105893763) * tile[3][tr][4 * tc + 12] + (T)(0.10983605166597087) * tile[3][tr][4 * tc + 14] + (T)(-0.013975370246888838) * tile[3][tr][4 * tc + 16] + (T)(-0.051130405283831656) * tile[3][tr][4 * tc + 18];
-    S* z0 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 1 * b_o;
-    S* z1 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 4 * b_o;
+    const auto z0 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 1 * b_o;
+    const auto z1 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 4 * b_o;
     const T re0 = (q[0] - q[3]) * s2, im0 = (q[1] + q[2]) * s2;
     const T re1 = (q[0] + q[3]) * s2, im1 = (q[1] - q[2]) * s2;
             z0[0] = re0; z0[0 + b_ri] = im0;
@@ -358,15 +365,15 @@ __constant__ int wg_dtcwt_adjoint_biort_hi0_row[] = { -3, -2, -1, 0, 1, 2, 3 };
 __constant__ float wg_dtcwt_adjoint_biort_hi1_tap[] = { 0.010714285714285713, -0.05357142857142857, -0.26071428571428573, 0.6071428571428571, -0.26071428571428573, -0.05357142857142857, 0.010714285714285713 };
 __constant__ int wg_dtcwt_adjoint_biort_hi1_row[] = { -2, -1, 0, 1, 2, 3, 4 };
 
-extern "C" __global__ void wg_dtcwt_adjoint_biort_f32(float* __restrict__ x, wg_int x_n, wg_int x_c, wg_int x_sr, wg_int R, wg_int W,
-    wg_int lead_r, wg_int lead_c, const float* __restrict__ lo, wg_int lo_n, wg_int lo_c, wg_int lo_sr,
-    const float* __restrict__ band, wg_int b_n, wg_int b_c, wg_int b_o, wg_int b_ri, wg_int b_r,
-    wg_int b_w, const float* __restrict__ gm, wg_int g_n, wg_int g_c, wg_int g_o, wg_int g_r,
+extern "C" __global__ void wg_dtcwt_adjoint_biort_f32(WG_GLOBAL(float) x, wg_int x_n, wg_int x_c, wg_int x_sr, wg_int R, wg_int W,
+    wg_int lead_r, wg_int lead_c, WG_GLOBAL(const float) lo, wg_int lo_n, wg_int lo_c, wg_int lo_sr,
+    WG_GLOBAL(const float) band, wg_int b_n, wg_int b_c, wg_int b_o, wg_int b_ri, wg_int b_r,
+    wg_int b_w, WG_GLOBAL(const float) gm, wg_int g_n, wg_int g_c, wg_int g_o, wg_int g_r,
     wg_int g_w, wg_int P, wg_int Cch, wg_int Rq, wg_int Cq, wg_int zero,
     double mb) {
   typedef float T;
   typedef float S;   // tensors are stored in S, sums accumulate in T
-  __shared__ T tile[4][20][32];   // lines gathered along the columns
+  WG_SHARED(T, tile, [4][20][32]);   // lines gathered along the columns
   const wg_int tiles_c = (W + 31) / 32, tiles_r = (R + 31) / 32;
   const wg_int b = blockIdx.x;
   const wg_int c0 = (b % tiles_c) * 32, n0 = (b / tiles_c % tiles_r) * 32;
@@ -381,12 +388,12 @@ extern "C" __global__ void wg_dtcwt_adjoint_biort_f32(float* __restrict__ x, wg_
   const wg_int reach_r = 11 + (lead_r > Npr - R - lead_r ? lead_r : Npr - R - lead_r),
                reach_c = 11 + (lead_c > Npc - W - lead_c ? lead_c : Npc - W - lead_c);
   const T s2 = (T)0.7071067811865475244;
-  const S* lp = lo + (p / Cch) * lo_n + (p % Cch) * lo_c;
-  const S* bp = band + (p / Cch) * b_n + (p % Cch) * b_c;
+  const auto lp = lo + (p / Cch) * lo_n + (p % Cch) * lo_c;
+  const auto bp = band + (p / Cch) * b_n + (p % Cch) * b_c;
   // Quad q (a b / c d) of a band pair at (r, c): c2q of orientations o0, o1.
   auto band_quad = [&](int o0, int o1, int q, wg_int r, wg_int c) -> T {
-    const S* z0 = bp + o0 * b_o + r * b_r + c * b_w;
-    const S* z1 = bp + o1 * b_o + r * b_r + c * b_w;
+    const auto z0 = bp + o0 * b_o + r * b_r + c * b_w;
+    const auto z1 = bp + o1 * b_o + r * b_r + c * b_w;
     return (q == 0 ? T(z0[0]) + T(z1[0]) : q == 1 ? T(z0[b_ri]) + T(z1[b_ri])
             : q == 2 ? T(z0[b_ri]) - T(z1[b_ri]) : T(z1[0]) - T(z0[0])) * s2;
   };
@@ -589,15 +596,15 @@ __constant__ int wg_dtcwt_adjoint_qshift_hi0_row[] = { -7, -5, -3, -1, 1, 3, 5, 
 __constant__ float wg_dtcwt_adjoint_qshift_hi1_tap[] = { -0.006181881892116438, 0.0016896812725281543, -0.1002312195074762, -0.0008736226952170968, 0.5636557101270515, -0.7666284677930372, 0.26383956105893763, 0.10983605166597087, -0.013975370246888838, -0.051130405283831656 };
 __constant__ int wg_dtcwt_adjoint_qshift_hi1_row[] = { -8, -6, -4, -2, 0, 2, 4, 6, 8, 10 };
 
-extern "C" __global__ void wg_dtcwt_adjoint_qshift_f32(float* __restrict__ x, wg_int x_n, wg_int x_c, wg_int x_sr, wg_int R, wg_int W,
-    wg_int lead_r, wg_int lead_c, const float* __restrict__ lo, wg_int lo_n, wg_int lo_c, wg_int lo_sr,
-    const float* __restrict__ band, wg_int b_n, wg_int b_c, wg_int b_o, wg_int b_ri, wg_int b_r,
-    wg_int b_w, const float* __restrict__ gm, wg_int g_n, wg_int g_c, wg_int g_o, wg_int g_r,
+extern "C" __global__ void wg_dtcwt_adjoint_qshift_f32(WG_GLOBAL(float) x, wg_int x_n, wg_int x_c, wg_int x_sr, wg_int R, wg_int W,
+    wg_int lead_r, wg_int lead_c, WG_GLOBAL(const float) lo, wg_int lo_n, wg_int lo_c, wg_int lo_sr,
+    WG_GLOBAL(const float) band, wg_int b_n, wg_int b_c, wg_int b_o, wg_int b_ri, wg_int b_r,
+    wg_int b_w, WG_GLOBAL(const float) gm, wg_int g_n, wg_int g_c, wg_int g_o, wg_int g_r,
     wg_int g_w, wg_int P, wg_int Cch, wg_int Rq, wg_int Cq, wg_int zero,
     double mb) {
   typedef float T;
   typedef float S;   // tensors are stored in S, sums accumulate in T
-  __shared__ T tile[4][13][32];   // lines gathered along the columns
+  WG_SHARED(T, tile, [4][13][32]);   // lines gathered along the columns
   const wg_int tiles_c = (W + 31) / 32, tiles_r = (R + 31) / 32;
   const wg_int b = blockIdx.x;
   const wg_int c0 = (b % tiles_c) * 32, n0 = (b / tiles_c % tiles_r) * 32;
@@ -612,12 +619,12 @@ extern "C" __global__ void wg_dtcwt_adjoint_qshift_f32(float* __restrict__ x, wg
   const wg_int reach_r = 24 + (lead_r > Npr - R - lead_r ? lead_r : Npr - R - lead_r),
                reach_c = 24 + (lead_c > Npc - W - lead_c ? lead_c : Npc - W - lead_c);
   const T s2 = (T)0.7071067811865475244;
-  const S* lp = lo + (p / Cch) * lo_n + (p % Cch) * lo_c;
-  const S* bp = band + (p / Cch) * b_n + (p % Cch) * b_c;
+  const auto lp = lo + (p / Cch) * lo_n + (p % Cch) * lo_c;
+  const auto bp = band + (p / Cch) * b_n + (p % Cch) * b_c;
   // Quad q (a b / c d) of a band pair at (r, c): c2q of orientations o0, o1.
   auto band_quad = [&](int o0, int o1, int q, wg_int r, wg_int c) -> T {
-    const S* z0 = bp + o0 * b_o + r * b_r + c * b_w;
-    const S* z1 = bp + o1 * b_o + r * b_r + c * b_w;
+    const auto z0 = bp + o0 * b_o + r * b_r + c * b_w;
+    const auto z1 = bp + o1 * b_o + r * b_r + c * b_w;
     return (q == 0 ? T(z0[0]) + T(z1[0]) : q == 1 ? T(z0[b_ri]) + T(z1[b_ri])
             : q == 2 ? T(z0[b_ri]) - T(z1[b_ri]) : T(z1[0]) - T(z0[0])) * s2;
   };

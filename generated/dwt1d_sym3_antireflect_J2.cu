@@ -2,11 +2,18 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt1d_sym3_antireflect_J2: wg_analysis_w
 // target cuda; float32: stored as float, summed in float
-// source key c53597f79b0c8b851299cd355ec438e845179c155cb3811fbf7499d4af7d401c (a kernel's JSON: its cache entry's meta.json)
+// source key f583f0efb31d87337341018ccb3e64c95041be834d284bdc6d14769bcbefc253 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample. The flat thread index runs over (plane, line,
 // sample) with the contiguous axis fastest, on the grid's x dimension only, so any number
 // of planes fits a launch.
 #define WG_FN __device__ __forceinline__
+// Global and shared memory as the kernels declare them: WG_GLOBAL(type) for a pointer
+// parameter, WG_SHARED(type, name, [extents]) for a __shared__ array. The checked emulation
+// (cuda_emu.h) defines both as types that check and count every access.
+#ifndef WG_GLOBAL
+#define WG_GLOBAL(T) T* __restrict__
+#define WG_SHARED(T, name, dims) __shared__ T name dims
+#endif
 
 typedef long long wg_int;
 
@@ -57,8 +64,8 @@ WG_FN void wg_analysis_w_at(const Load& load, wg_int k, wg_int N, T& lo, T& hi) 
   lo = l; hi = h;
 }
 
-extern "C" __global__ void wg_analysis_w_f32(const float* __restrict__ in0, wg_int in0_sp, wg_int in0_sr, float* __restrict__ out0, wg_int out0_sp, wg_int out0_sr,
-    float* __restrict__ out1, wg_int out1_sp, wg_int out1_sr, wg_int P, wg_int M, wg_int N,
+extern "C" __global__ void wg_analysis_w_f32(WG_GLOBAL(const float) in0, wg_int in0_sp, wg_int in0_sr, WG_GLOBAL(float) out0, wg_int out0_sp, wg_int out0_sr,
+    WG_GLOBAL(float) out1, wg_int out1_sp, wg_int out1_sr, wg_int P, wg_int M, wg_int N,
     wg_int K) {
   typedef float T;
   typedef float S;   // tensors are stored in S, sums accumulate in T
@@ -66,7 +73,7 @@ extern "C" __global__ void wg_analysis_w_f32(const float* __restrict__ in0, wg_i
   const wg_int tid = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;
   if (tid >= P * M * along) return;
   const wg_int s = tid % along, m = (tid / along) % M, p = tid / (along * M);
-  const S* x = in0 + p * in0_sp + m * in0_sr;
+  const auto x = in0 + p * in0_sp + m * in0_sr;
   auto load = [x, in0_sr](wg_int i) -> T { return x[i * 1]; };
   T lo, hi;
   wg_analysis_w_at<T>(load, s, N, lo, hi);

@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_adjoint_db4_symmetric_J3: wg_adjoint_h, wg_adjoint_w
 // target cpu; float32: stored as float, summed in float
-// source key 7d1e460624d241551f08f024310e02e68358a0679e654c113b3fb2efdd3f35c1 (a kernel's JSON: its cache entry's meta.json)
+// source key fa31e7df032dccbedfeca9edb7bfe0473d8c4eedef2884ed388e34681d85d4d6 (a kernel's JSON: its cache entry's meta.json)
 // CPU shell: OpenMP over lines (axis w) or planes and rows (axis h). Every pass works on the
 // extended window of a line, extended samples [offset, offset + W) with W = 2K + L - 2:
 // analysis reads it (halo samples through wg_ext_<mode>), the adjoint writes g over it and

@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_db4_symmetric_J3: wg_analysis_h, wg_analysis_w
 // target cpu; float32: stored as float, summed in float
-// source key 8acb93a48e0fbeab4c12dac1dece68c6da9fc9940a99f15aae60442e211156d7 (a kernel's JSON: its cache entry's meta.json)
+// source key 838425230629034dfc87cf7799f12b817b04e7eb5f1224ee59b6619bf11e23f1 (a kernel's JSON: its cache entry's meta.json)
 // CPU shell: OpenMP over lines (axis w) or planes and rows (axis h). Every pass works on the
 // extended window of a line, extended samples [offset, offset + W) with W = 2K + L - 2:
 // analysis reads it (halo samples through wg_ext_<mode>), the adjoint writes g over it and

@@ -2,11 +2,18 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_db4_symmetric_J3: wg_analysis_h, wg_analysis_w
 // target cuda; float32: stored as float, summed in float
-// source key c3e17aab45c6c055d27f77554817dd89aacef685eb0fa2eda89eacf09d89fa10 (a kernel's JSON: its cache entry's meta.json)
+// source key b47e2add50233ce3c5204aa6d6798a80a29990b2a4f455f7ecfd39ab39531ff7 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample. The flat thread index runs over (plane, line,
 // sample) with the contiguous axis fastest, on the grid's x dimension only, so any number
 // of planes fits a launch.
 #define WG_FN __device__ __forceinline__
+// Global and shared memory as the kernels declare them: WG_GLOBAL(type) for a pointer
+// parameter, WG_SHARED(type, name, [extents]) for a __shared__ array. The checked emulation
+// (cuda_emu.h) defines both as types that check and count every access.
+#ifndef WG_GLOBAL
+#define WG_GLOBAL(T) T* __restrict__
+#define WG_SHARED(T, name, dims) __shared__ T name dims
+#endif
 
 typedef long long wg_int;
 
@@ -81,8 +88,8 @@ WG_FN void wg_analysis_w_at(const Load& load, wg_int k, wg_int N, T& lo, T& hi) 
   lo = l; hi = h;
 }
 
-extern "C" __global__ void wg_analysis_h_f32(const float* __restrict__ in0, wg_int in0_sp, wg_int in0_sr, float* __restrict__ out0, wg_int out0_sp, wg_int out0_sr,
-    float* __restrict__ out1, wg_int out1_sp, wg_int out1_sr, wg_int P, wg_int M, wg_int N,
+extern "C" __global__ void wg_analysis_h_f32(WG_GLOBAL(const float) in0, wg_int in0_sp, wg_int in0_sr, WG_GLOBAL(float) out0, wg_int out0_sp, wg_int out0_sr,
+    WG_GLOBAL(float) out1, wg_int out1_sp, wg_int out1_sr, wg_int P, wg_int M, wg_int N,
     wg_int K) {
   typedef float T;
   typedef float S;   // tensors are stored in S, sums accumulate in T
@@ -90,15 +97,15 @@ extern "C" __global__ void wg_analysis_h_f32(const float* __restrict__ in0, wg_i
   const wg_int tid = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;
   if (tid >= P * M * along) return;
   const wg_int m = tid % M, s = (tid / M) % along, p = tid / (M * along);
-  const S* x = in0 + p * in0_sp + m;
+  const auto x = in0 + p * in0_sp + m;
   auto load = [x, in0_sr](wg_int i) -> T { return x[i * in0_sr]; };
   T lo, hi;
   wg_analysis_h_at<T>(load, s, N, lo, hi);
   out0[p * out0_sp + s * out0_sr + m] = lo;
   out1[p * out1_sp + s * out1_sr + m] = hi;
 }
-extern "C" __global__ void wg_analysis_w_f32(const float* __restrict__ in0, wg_int in0_sp, wg_int in0_sr, float* __restrict__ out0, wg_int out0_sp, wg_int out0_sr,
-    float* __restrict__ out1, wg_int out1_sp, wg_int out1_sr, wg_int P, wg_int M, wg_int N,
+extern "C" __global__ void wg_analysis_w_f32(WG_GLOBAL(const float) in0, wg_int in0_sp, wg_int in0_sr, WG_GLOBAL(float) out0, wg_int out0_sp, wg_int out0_sr,
+    WG_GLOBAL(float) out1, wg_int out1_sp, wg_int out1_sr, wg_int P, wg_int M, wg_int N,
     wg_int K) {
   typedef float T;
   typedef float S;   // tensors are stored in S, sums accumulate in T
@@ -106,7 +113,7 @@ extern "C" __global__ void wg_analysis_w_f32(const float* __restrict__ in0, wg_i
   const wg_int tid = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;
   if (tid >= P * M * along) return;
   const wg_int s = tid % along, m = (tid / along) % M, p = tid / (along * M);
-  const S* x = in0 + p * in0_sp + m * in0_sr;
+  const auto x = in0 + p * in0_sp + m * in0_sr;
   auto load = [x, in0_sr](wg_int i) -> T { return x[i * 1]; };
   T lo, hi;
   wg_analysis_w_at<T>(load, s, N, lo, hi);

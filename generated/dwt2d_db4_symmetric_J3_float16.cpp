@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_db4_symmetric_J3: wg_analysis_h, wg_analysis_w
 // target cpu; float16: stored as wg_half, summed in float
-// source key c92d327f97a3aa278bff44a1db7f77be22980dd26d7fb88be56264c9ce0e4999 (a kernel's JSON: its cache entry's meta.json)
+// source key 19853a54e9b4963127f40f9664fd5dac922e8abd908ee475f555acc9595ee79e (a kernel's JSON: its cache entry's meta.json)
 // CPU shell: OpenMP over lines (axis w) or planes and rows (axis h). Every pass works on the
 // extended window of a line, extended samples [offset, offset + W) with W = 2K + L - 2:
 // analysis reads it (halo samples through wg_ext_<mode>), the adjoint writes g over it and

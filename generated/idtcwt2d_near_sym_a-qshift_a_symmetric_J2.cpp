@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // idtcwt2d_near_sym_a-qshift_a_symmetric_J2: wg_dtcwt_adjoint_biort, wg_dtcwt_adjoint_biort_lowpass, wg_dtcwt_adjoint_qshift, wg_dtcwt_adjoint_qshift_lowpass, wg_dtcwt_analysis_biort, wg_dtcwt_analysis_biort_lowpass, wg_dtcwt_analysis_qshift, wg_dtcwt_analysis_qshift_lowpass
 // target cpu; float32: stored as float, summed in float
-// source key a04bb1dad134bbfcb4c2bab05a5edf78fb8d1235ca7f5fa2e7316b57f47ab6b4 (a kernel's JSON: its cache entry's meta.json)
+// source key 3eb4e5e6aff9387d3199f3a17e04c7e41748ab8c4700ac90b1c67b9d0d75501a (a kernel's JSON: its cache entry's meta.json)
 // CPU shell of the DTCWT levels: one function per level kind, OpenMP over planes and quad
 // rows. Per quad row, each line (row filter, phase) is filtered down the rows into a
 // buffer as wide as the image, read into the window of extended columns (main run copied,

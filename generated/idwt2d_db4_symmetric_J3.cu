@@ -2,11 +2,18 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // idwt2d_db4_symmetric_J3: wg_adjoint_h, wg_adjoint_w
 // target cuda; float32: stored as float, summed in float
-// source key 7612d0e72bb7a380ef1f195988692980c20715e96b1d26a36ab65e54d5ab7c03 (a kernel's JSON: its cache entry's meta.json)
+// source key ecad86b5e733962a20d0b54eebcb36100c3082ebe695ddbe2259b862f2057ab3 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample. The flat thread index runs over (plane, line,
 // sample) with the contiguous axis fastest, on the grid's x dimension only, so any number
 // of planes fits a launch.
 #define WG_FN __device__ __forceinline__
+// Global and shared memory as the kernels declare them: WG_GLOBAL(type) for a pointer
+// parameter, WG_SHARED(type, name, [extents]) for a __shared__ array. The checked emulation
+// (cuda_emu.h) defines both as types that check and count every access.
+#ifndef WG_GLOBAL
+#define WG_GLOBAL(T) T* __restrict__
+#define WG_SHARED(T, name, dims) __shared__ T name dims
+#endif
 
 typedef long long wg_int;
 
@@ -82,8 +89,8 @@ WG_FN T wg_adjoint_w_at(const LoadLo& ylo, const LoadHi& yhi, wg_int n, wg_int N
   return x;
 }
 
-extern "C" __global__ void wg_adjoint_h_f32(const float* __restrict__ in0, wg_int in0_sp, wg_int in0_sr, const float* __restrict__ in1, wg_int in1_sp, wg_int in1_sr,
-    float* __restrict__ out0, wg_int out0_sp, wg_int out0_sr, wg_int P, wg_int M, wg_int N,
+extern "C" __global__ void wg_adjoint_h_f32(WG_GLOBAL(const float) in0, wg_int in0_sp, wg_int in0_sr, WG_GLOBAL(const float) in1, wg_int in1_sp, wg_int in1_sr,
+    WG_GLOBAL(float) out0, wg_int out0_sp, wg_int out0_sr, wg_int P, wg_int M, wg_int N,
     wg_int K) {
   typedef float T;
   typedef float S;   // tensors are stored in S, sums accumulate in T
@@ -91,14 +98,14 @@ extern "C" __global__ void wg_adjoint_h_f32(const float* __restrict__ in0, wg_in
   const wg_int tid = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;
   if (tid >= P * M * along) return;
   const wg_int m = tid % M, s = (tid / M) % along, p = tid / (M * along);
-  const S* ylo = in0 + p * in0_sp + m;
-  const S* yhi = in1 + p * in1_sp + m;
+  const auto ylo = in0 + p * in0_sp + m;
+  const auto yhi = in1 + p * in1_sp + m;
   auto load_lo = [ylo, in0_sr](wg_int i) -> T { return ylo[i * in0_sr]; };
   auto load_hi = [yhi, in1_sr](wg_int i) -> T { return yhi[i * in1_sr]; };
   out0[p * out0_sp + s * out0_sr + m] = wg_adjoint_h_at<T>(load_lo, load_hi, s, N, K);
 }
-extern "C" __global__ void wg_adjoint_w_f32(const float* __restrict__ in0, wg_int in0_sp, wg_int in0_sr, const float* __restrict__ in1, wg_int in1_sp, wg_int in1_sr,
-    float* __restrict__ out0, wg_int out0_sp, wg_int out0_sr, wg_int P, wg_int M, wg_int N,
+extern "C" __global__ void wg_adjoint_w_f32(WG_GLOBAL(const float) in0, wg_int in0_sp, wg_int in0_sr, WG_GLOBAL(const float) in1, wg_int in1_sp, wg_int in1_sr,
+    WG_GLOBAL(float) out0, wg_int out0_sp, wg_int out0_sr, wg_int P, wg_int M, wg_int N,
     wg_int K) {
   typedef float T;
   typedef float S;   // tensors are stored in S, sums accumulate in T
@@ -106,8 +113,8 @@ extern "C" __global__ void wg_adjoint_w_f32(const float* __restrict__ in0, wg_in
   const wg_int tid = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;
   if (tid >= P * M * along) return;
   const wg_int s = tid % along, m = (tid / along) % M, p = tid / (along * M);
-  const S* ylo = in0 + p * in0_sp + m * in0_sr;
-  const S* yhi = in1 + p * in1_sp + m * in1_sr;
+  const auto ylo = in0 + p * in0_sp + m * in0_sr;
+  const auto yhi = in1 + p * in1_sp + m * in1_sr;
   auto load_lo = [ylo](wg_int i) -> T { return ylo[i]; };
   auto load_hi = [yhi](wg_int i) -> T { return yhi[i]; };
   out0[p * out0_sp + m * out0_sr + s] = wg_adjoint_w_at<T>(load_lo, load_hi, s, N, K);

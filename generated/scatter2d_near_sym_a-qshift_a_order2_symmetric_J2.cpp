@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // scatter2d_near_sym_a-qshift_a_order2_symmetric_J2: wg_dtcwt_analysis_biort_magnitude, wg_dtcwt_analysis_biort_none_magnitude_grad, wg_dtcwt_adjoint_biort, wg_dtcwt_analysis_qshift_pooled_magnitude, wg_dtcwt_analysis_qshift_none_magnitude_grad, wg_dtcwt_adjoint_qshift_pooled, wg_dtcwt_analysis_biort_pooled_magnitude, wg_dtcwt_adjoint_biort_pooled
 // target cpu; float32: stored as float, summed in float
-// source key a61a5edbcff8d18d4680435b1a3f6366db3f21449447dfce1a7f3d55b95ad661 (a kernel's JSON: its cache entry's meta.json)
+// source key b8fa70b153206b6574e67d0b3454bfa1e4e737dc1b1f86bd9db71ebdb1aaf23b (a kernel's JSON: its cache entry's meta.json)
 // CPU shell of the DTCWT levels: one function per level kind, OpenMP over planes and quad
 // rows. Per quad row, each line (row filter, phase) is filtered down the rows into a
 // buffer as wide as the image, read into the window of extended columns (main run copied,

@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // tapgrad_symmetric_L8: wg_tapgrad_h, wg_tapgrad_w
 // target cpu; float32: stored as float, summed in float
-// source key 55aec341ad8a7cca560d2dafc911fdb4f27c115d9f350484e09b2f4ffc968917 (a kernel's JSON: its cache entry's meta.json)
+// source key b66fdd84b76eca803931ce27531ecd458fce7c027a5aaee245b9545648e2db82 (a kernel's JSON: its cache entry's meta.json)
 // CPU shell: OpenMP over lines (axis w) or planes and rows (axis h). Every pass works on the
 // extended window of a line, extended samples [offset, offset + W) with W = 2K + L - 2:
 // analysis reads it (halo samples through wg_ext_<mode>), the adjoint writes g over it and
@@ -110,9 +110,9 @@ WG_FN T wg_tapgrad_h_xe(const Load& load, wg_int n, wg_int N) {
 // The taps' gradient from one line: grad[b * L + i] = sum_k c_b[k] * xe[2k + offset + i],
 // summed in T in the order of k and written once, as double. The signal is read at
 // x[n * x_unit], the coefficients at c_b[k * c_unit].
-template <typename T, typename S>
-WG_FN void wg_tapgrad_h_line(const S* x, const S* c_lo, const S* c_hi, wg_int x_unit,
-                             wg_int c_unit, wg_int N, wg_int K, double* grad) {
+template <typename T, typename In, typename Grad>
+WG_FN void wg_tapgrad_h_line(In x, In c_lo, In c_hi, wg_int x_unit, wg_int c_unit, wg_int N,
+                             wg_int K, Grad grad) {
   auto load = [x, x_unit](wg_int n) -> T { return x[n * x_unit]; };
   T g_lo[8], g_hi[8];
   for (int i = 0; i < 8; ++i) { g_lo[i] = 0; g_hi[i] = 0; }
@@ -140,7 +140,7 @@ static void wg_tapgrad_h_f32(const float* __restrict in0, wg_int in0_sp, wg_int 
   #pragma omp parallel for schedule(static) if (P * M * K >= 32768)
   for (wg_int l = 0; l < P * M; ++l) {
     const wg_int p = l / M, m = l % M;
-    wg_tapgrad_h_line<T, S>(in0 + p * in0_sp + m,
+    wg_tapgrad_h_line<T>(in0 + p * in0_sp + m,
         in1 + p * in1_sp + m,
         in2 + p * in2_sp + m,
         in0_sr, in1_sr, N, K,
@@ -183,9 +183,9 @@ WG_FN T wg_tapgrad_w_xe(const Load& load, wg_int n, wg_int N) {
 // The taps' gradient from one line: grad[b * L + i] = sum_k c_b[k] * xe[2k + offset + i],
 // summed in T in the order of k and written once, as double. The signal is read at
 // x[n * x_unit], the coefficients at c_b[k * c_unit].
-template <typename T, typename S>
-WG_FN void wg_tapgrad_w_line(const S* x, const S* c_lo, const S* c_hi, wg_int x_unit,
-                             wg_int c_unit, wg_int N, wg_int K, double* grad) {
+template <typename T, typename In, typename Grad>
+WG_FN void wg_tapgrad_w_line(In x, In c_lo, In c_hi, wg_int x_unit, wg_int c_unit, wg_int N,
+                             wg_int K, Grad grad) {
   auto load = [x, x_unit](wg_int n) -> T { return x[n * x_unit]; };
   T g_lo[8], g_hi[8];
   for (int i = 0; i < 8; ++i) { g_lo[i] = 0; g_hi[i] = 0; }
@@ -213,7 +213,7 @@ static void wg_tapgrad_w_f32(const float* __restrict in0, wg_int in0_sp, wg_int 
   #pragma omp parallel for schedule(static) if (P * M * K >= 32768)
   for (wg_int l = 0; l < P * M; ++l) {
     const wg_int p = l / M, m = l % M;
-    wg_tapgrad_w_line<T, S>(in0 + p * in0_sp + m * in0_sr,
+    wg_tapgrad_w_line<T>(in0 + p * in0_sp + m * in0_sr,
         in1 + p * in1_sp + m * in1_sr,
         in2 + p * in2_sp + m * in2_sr,
         1, 1, N, K,

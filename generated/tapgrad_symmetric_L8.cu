@@ -2,11 +2,18 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // tapgrad_symmetric_L8: wg_tapgrad_h, wg_tapgrad_w
 // target cuda; float32: stored as float, summed in float
-// source key 75ac4c85ab47fe62856534003d50fda219bf45a9c30626a106c7b72e4a24b2c1 (a kernel's JSON: its cache entry's meta.json)
+// source key ebf89b35e50e77f0db47756602a86ebec028cd927e92b6a82a9001aa8007cbc4 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample. The flat thread index runs over (plane, line,
 // sample) with the contiguous axis fastest, on the grid's x dimension only, so any number
 // of planes fits a launch.
 #define WG_FN __device__ __forceinline__
+// Global and shared memory as the kernels declare them: WG_GLOBAL(type) for a pointer
+// parameter, WG_SHARED(type, name, [extents]) for a __shared__ array. The checked emulation
+// (cuda_emu.h) defines both as types that check and count every access.
+#ifndef WG_GLOBAL
+#define WG_GLOBAL(T) T* __restrict__
+#define WG_SHARED(T, name, dims) __shared__ T name dims
+#endif
 
 typedef long long wg_int;
 
@@ -42,9 +49,9 @@ WG_FN T wg_tapgrad_h_xe(const Load& load, wg_int n, wg_int N) {
 // The taps' gradient from one line: grad[b * L + i] = sum_k c_b[k] * xe[2k + offset + i],
 // summed in T in the order of k and written once, as double. The signal is read at
 // x[n * x_unit], the coefficients at c_b[k * c_unit].
-template <typename T, typename S>
-WG_FN void wg_tapgrad_h_line(const S* x, const S* c_lo, const S* c_hi, wg_int x_unit,
-                             wg_int c_unit, wg_int N, wg_int K, double* grad) {
+template <typename T, typename In, typename Grad>
+WG_FN void wg_tapgrad_h_line(In x, In c_lo, In c_hi, wg_int x_unit, wg_int c_unit, wg_int N,
+                             wg_int K, Grad grad) {
   auto load = [x, x_unit](wg_int n) -> T { return x[n * x_unit]; };
   T g_lo[8], g_hi[8];
   for (int i = 0; i < 8; ++i) { g_lo[i] = 0; g_hi[i] = 0; }
@@ -76,9 +83,9 @@ WG_FN T wg_tapgrad_w_xe(const Load& load, wg_int n, wg_int N) {
 // The taps' gradient from one line: grad[b * L + i] = sum_k c_b[k] * xe[2k + offset + i],
 // summed in T in the order of k and written once, as double. The signal is read at
 // x[n * x_unit], the coefficients at c_b[k * c_unit].
-template <typename T, typename S>
-WG_FN void wg_tapgrad_w_line(const S* x, const S* c_lo, const S* c_hi, wg_int x_unit,
-                             wg_int c_unit, wg_int N, wg_int K, double* grad) {
+template <typename T, typename In, typename Grad>
+WG_FN void wg_tapgrad_w_line(In x, In c_lo, In c_hi, wg_int x_unit, wg_int c_unit, wg_int N,
+                             wg_int K, Grad grad) {
   auto load = [x, x_unit](wg_int n) -> T { return x[n * x_unit]; };
   T g_lo[8], g_hi[8];
   for (int i = 0; i < 8; ++i) { g_lo[i] = 0; g_hi[i] = 0; }
@@ -97,8 +104,8 @@ WG_FN void wg_tapgrad_w_line(const S* x, const S* c_lo, const S* c_hi, wg_int x_
   }
 }
 
-extern "C" __global__ void wg_tapgrad_h_f32(const float* __restrict__ in0, wg_int in0_sp, wg_int in0_sr, const float* __restrict__ in1, wg_int in1_sp, wg_int in1_sr,
-    const float* __restrict__ in2, wg_int in2_sp, wg_int in2_sr, double* __restrict__ grad, wg_int P, wg_int M,
+extern "C" __global__ void wg_tapgrad_h_f32(WG_GLOBAL(const float) in0, wg_int in0_sp, wg_int in0_sr, WG_GLOBAL(const float) in1, wg_int in1_sp, wg_int in1_sr,
+    WG_GLOBAL(const float) in2, wg_int in2_sp, wg_int in2_sr, WG_GLOBAL(double) grad, wg_int P, wg_int M,
     wg_int N, wg_int K) {
   typedef float T;
   typedef float S;   // tensors are stored in S, sums accumulate in T
@@ -106,14 +113,14 @@ extern "C" __global__ void wg_tapgrad_h_f32(const float* __restrict__ in0, wg_in
   const wg_int l = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;
   if (l >= P * M) return;
   const wg_int p = l / M, m = l % M;
-    wg_tapgrad_h_line<T, S>(in0 + p * in0_sp + m,
+    wg_tapgrad_h_line<T>(in0 + p * in0_sp + m,
         in1 + p * in1_sp + m,
         in2 + p * in2_sp + m,
         in0_sr, in1_sr, N, K,
         grad + (l) * 16);
 }
-extern "C" __global__ void wg_tapgrad_w_f32(const float* __restrict__ in0, wg_int in0_sp, wg_int in0_sr, const float* __restrict__ in1, wg_int in1_sp, wg_int in1_sr,
-    const float* __restrict__ in2, wg_int in2_sp, wg_int in2_sr, double* __restrict__ grad, wg_int P, wg_int M,
+extern "C" __global__ void wg_tapgrad_w_f32(WG_GLOBAL(const float) in0, wg_int in0_sp, wg_int in0_sr, WG_GLOBAL(const float) in1, wg_int in1_sp, wg_int in1_sr,
+    WG_GLOBAL(const float) in2, wg_int in2_sp, wg_int in2_sr, WG_GLOBAL(double) grad, wg_int P, wg_int M,
     wg_int N, wg_int K) {
   typedef float T;
   typedef float S;   // tensors are stored in S, sums accumulate in T
@@ -121,7 +128,7 @@ extern "C" __global__ void wg_tapgrad_w_f32(const float* __restrict__ in0, wg_in
   const wg_int l = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;
   if (l >= P * M) return;
   const wg_int p = l / M, m = l % M;
-    wg_tapgrad_w_line<T, S>(in0 + p * in0_sp + m * in0_sr,
+    wg_tapgrad_w_line<T>(in0 + p * in0_sp + m * in0_sr,
         in1 + p * in1_sp + m * in1_sr,
         in2 + p * in2_sp + m * in2_sr,
         1, 1, N, K,

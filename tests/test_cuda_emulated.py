@@ -95,7 +95,7 @@ extern "C" void run(const float* in, float* out) {
     with tempfile.TemporaryDirectory() as tmp:
         src, lib = Path(tmp) / "k.cpp", Path(tmp) / "k.so"
         src.write_text(source)
-        host.compile_library("cuda_emulated", src, lib)
+        host.compile_library("cuda_emulated", "plain", src, lib)
         fn = ctypes.CDLL(str(lib)).run
         x = torch.randn(192)
         out = torch.full_like(x, float("nan"))

@@ -91,7 +91,7 @@ def test_cuda_tensor_without_cupy_says_how_to_install(monkeypatch):
 def test_failed_compile_leaves_no_cache_entry(tmp_path, monkeypatch):
     monkeypatch.setenv("WAVEGEN_CACHE_DIR", str(tmp_path))
 
-    def broken(target, src, out):
+    def broken(target, emulation_mode, src, out):
         raise RuntimeError("compiler exploded")
 
     monkeypatch.setattr(host, "compile_library", broken)

@@ -20,7 +20,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import cache, render
+from . import cache, emulation, render
 from .backends import args_struct
 
 log = logging.getLogger("wavegen")
@@ -32,16 +32,17 @@ _LOADED_LOCK = threading.Lock()
 def get(plan, target: str, dtype: str, device) -> "Artifact":
     """The artifact of ``plan`` for ``target`` ('cpu', 'cuda', 'cuda_emulated'), ``dtype``
     and ``device`` (a torch.device: the CUDA device, its index or the current one), one
-    per process."""
+    per process and emulation mode (wavegen.emulation)."""
     index = None
     if target == "cuda":
         import torch
         index = device.index if device.index is not None else torch.cuda.current_device()
-    key = (plan.spec.json, target, dtype, index)
+    mode = emulation.mode() if target == "cuda_emulated" else "plain"
+    key = (plan.spec.json, target, dtype, index, mode)
     found = _LOADED.get(key)
     if found is None:
         with _LOADED_LOCK:
-            found = _LOADED.get(key) or Artifact(plan, target, dtype, index)
+            found = _LOADED.get(key) or Artifact(plan, target, dtype, index, mode)
             _LOADED[key] = found
     return found
 
@@ -51,7 +52,8 @@ class Artifact:
     ``ensure`` compiles or loads the ones a call needs, ``entry`` gives one's entry point;
     ``programs`` keeps the runner's programs (runner.py) of calls it has run."""
 
-    def __init__(self, plan, target: str, dtype: str, device_index: int | None = None):
+    def __init__(self, plan, target: str, dtype: str, device_index: int | None = None,
+                 emulation_mode: str = "plain"):
         from .backends import cuda, host
         self.plan, self.target, self.dtype = plan, target, dtype
         if target == "cuda":
@@ -60,9 +62,10 @@ class Artifact:
             self._load = functools.partial(cuda.load, device_index=device_index)
             self.suffix = ".cu"
         else:
-            self.toolchain = host.toolchain(target)
-            self._compile = functools.partial(host.compile_library, target)
-            self._load = functools.partial(host.load, target=target)
+            self.toolchain = host.toolchain(target, emulation_mode)
+            self._compile = functools.partial(host.compile_library, target, emulation_mode)
+            self._load = functools.partial(host.load, target=target,
+                                           emulation_mode=emulation_mode)
             self.suffix = ".cpp"
         self.functions = {}
         self.programs = Programs()
@@ -169,8 +172,10 @@ def current_material(material: dict) -> dict | None:
         if not torch.cuda.is_available():
             return None
         toolchain = cuda.toolchain(0)
-    else:
-        toolchain = host.toolchain(target)
+    else:     # an emulated entry is current in the mode its flags record
+        recorded = material.get("toolchain", {}).get("flags")
+        mode = next((m for m in emulation.MODES if host.flags(target, m) == recorded), "plain")
+        toolchain = host.toolchain(target, mode)
     return dict(code=cache.code_digest(),
                 templates=render.templates_digest(material.get("kernel_templates", "dwt"),
                                                   target),

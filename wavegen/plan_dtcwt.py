@@ -165,14 +165,18 @@ class LevelKernel(Kernel):
     def shared_shape(self) -> tuple[int, int, int]:
         return self._shared_shape(self.tile_rows)
 
+    @property
+    def threads_per_block(self) -> int:
+        """A thread per quad of the analysis tile; the adjoint's fixed block."""
+        return self.tile_rows * self.tile_cols if self.direction == "analysis" else \
+            self.ADJOINT_THREADS
+
     def launch_shape(self, quads: Sequence[int], stored: Sequence[int]) -> tuple[int, int]:
         """(blocks per plane, threads per block): analysis tiles the quad grid, the adjoint
         the stored samples it writes."""
         rows, cols = quads if self.direction == "analysis" else stored
         tiles = -(-rows // self.tile_rows) * -(-cols // self.tile_cols)
-        threads = self.tile_rows * self.tile_cols if self.direction == "analysis" else \
-            self.ADJOINT_THREADS
-        return tiles, threads
+        return tiles, self.threads_per_block
 
     def launch(self, program: Program, quads: Sequence[int], stored: Sequence[int],
                lead: Sequence[int], planes: int, channels: int, x: View, lo: View | None,

@@ -70,6 +70,20 @@ class Kernel:
         """The names of its pointer parameters."""
         return tuple(p.name for p in self.params if p.kind in ("in", "out"))
 
+    @property
+    def threads_per_block(self) -> int:
+        """The CUDA block size its launches use (flat one-thread-per-output kernels)."""
+        return BLOCK
+
+    # Why a kernel may run below MIN_OCCUPANCY on some architecture, or spill registers
+    # (None: it must not; wavegen.resources checks every kernel against this).
+    resources_note = None
+
+
+# The fraction of an SM's warps a kernel's launch should keep resident: a memory-bound
+# kernel needs that many warps in flight to cover DRAM latency.
+MIN_OCCUPANCY = 0.5
+
 
 def grid_1d(threads: int) -> tuple[int, int]:
     """(blocks, threads per block) for one thread per output on a flat grid."""

@@ -24,7 +24,7 @@ def allocate(shape, dtype: torch.dtype, device, poison: bool) -> torch.Tensor:
 class Record:
     """One launch with its argument struct packed: a call sets the pointer fields, on a
     copy (two threads may run one program), and launches."""
-    __slots__ = ("function", "packed", "pointers", "blocks", "threads")
+    __slots__ = ("function", "packed", "pointers", "blocks", "threads", "buffers")
 
     def __init__(self, module, launch: Launch, element_size: int):
         self.function, struct = module.entry(launch.kernel)
@@ -34,12 +34,21 @@ class Record:
         self.pointers = [(name, v.buffer, v.offset * element_size)
                          for name, v in values.items() if isinstance(v, View)]
         self.blocks, self.threads = launch.blocks, launch.threads
+        # The checked emulation bounds each parameter by the tensor it was given.
+        self.buffers = [v.buffer if isinstance(v, View) else None for v in values.values()] \
+            if getattr(self.function, "wants_extents", False) else None
 
     def __call__(self, tensors: dict) -> None:
         packed = type(self.packed).from_buffer_copy(self.packed)
         for field, buffer, offset in self.pointers:
             setattr(packed, field, tensors[buffer].data_ptr() + offset)
-        self.function(packed, self.blocks, self.threads)
+        if self.buffers is None:
+            self.function(packed, self.blocks, self.threads)
+        else:
+            self.function(packed, self.blocks, self.threads,
+                          [(0, 0) if b is None else (tensors[b].data_ptr(),
+                                                     tensors[b].numel() * tensors[b].element_size())
+                           for b in self.buffers])
 
 
 class Executable:

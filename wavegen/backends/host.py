@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from .. import emulation
 from ..render import kernel_symbol
 
 FLAGS = {
@@ -42,26 +43,39 @@ def _describe(cxx: str) -> dict:
             "machine": platform.machine(), "cpu": cpu}
 
 
-def toolchain(target: str) -> dict:
-    return {**_describe(compiler()), "flags": FLAGS[target]}
+def flags(target: str, emulation_mode: str = "plain") -> list[str]:
+    """The compiler flags of ``target``; the emulated CUDA target's in its mode
+    (wavegen.emulation)."""
+    return FLAGS[target] + (emulation.flags(emulation_mode) if target == "cuda_emulated" else [])
 
 
-def compile_library(target: str, src: Path, out: Path) -> None:
-    cmd = [compiler(), *FLAGS[target], str(src), "-o", str(out)]
+def toolchain(target: str, emulation_mode: str = "plain") -> dict:
+    return {**_describe(compiler()), "flags": flags(target, emulation_mode)}
+
+
+def compile_library(target: str, emulation_mode: str, src: Path, out: Path) -> None:
+    cmd = [compiler(), *flags(target, emulation_mode), str(src), "-o", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"compiling generated {target} source failed ({' '.join(cmd)}):\n"
                            f"{proc.stderr[-4000:]}")
 
 
-def load(path: Path, kernel, dtype: str, target: str):
+def load(path: Path, kernel, dtype: str, target: str, emulation_mode: str = "plain"):
     """The kernel's entry point in the shared library at ``path``, as ``fn(packed, blocks,
     threads)``: ``packed`` is the kernel's argument struct (args_struct), passed by
-    pointer (the CPU target ignores the grid)."""
-    fn = getattr(ctypes.CDLL(str(path)), kernel_symbol(kernel, dtype, target))
-    grid = [ctypes.c_uint, ctypes.c_uint] if target == "cuda_emulated" else []
-    fn.argtypes = grid + [ctypes.c_void_p]
-    fn.restype = None
-    if target == "cuda_emulated":
-        return lambda packed, blocks, threads: fn(blocks, threads, ctypes.byref(packed))
-    return lambda packed, blocks, threads: fn(ctypes.byref(packed))
+    pointer (the CPU target ignores the grid). A checked emulation's entry point takes the
+    parameters' tensor extents too (emulation.checked_entry)."""
+    if emulation_mode == "sanitized":
+        emulation.require_sanitizer_runtime()
+    library = ctypes.CDLL(str(path))
+    symbol = kernel_symbol(kernel, dtype, target)
+    fn = getattr(library, symbol)
+    if target == "cpu":
+        fn.argtypes, fn.restype = [ctypes.c_void_p], None
+        return lambda packed, blocks, threads: fn(ctypes.byref(packed))
+    fn.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+    fn.restype = ctypes.c_size_t
+    if emulation_mode != "plain":
+        return emulation.checked_entry(library, fn, f"{kernel.name} ({dtype})")
+    return lambda packed, blocks, threads: fn(blocks, threads, ctypes.byref(packed), None)

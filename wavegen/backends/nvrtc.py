@@ -110,12 +110,19 @@ def _check(result: int, what: str, log: str = ""):
 
 def compile_cubin(source: str, arch: str, name: str = "kernels.cu") -> bytes:
     """Compile ``source`` for ``arch`` (e.g. 'sm_90'); raise with NVRTC's log on error."""
+    return compile_cubin_with_log(source, arch, (), name)[0]
+
+
+def compile_cubin_with_log(source: str, arch: str, extra: tuple[str, ...] = (),
+                           name: str = "kernels.cu") -> tuple[bytes, str]:
+    """The cubin and NVRTC's log (ptxas's report with ``--ptxas-options=-v`` in
+    ``extra``)."""
     lib = library()
     prog = ctypes.c_void_p()
     _check(lib.nvrtcCreateProgram(ctypes.byref(prog), source.encode(), name.encode(), 0,
                                   None, None), "nvrtcCreateProgram")
     try:
-        options = [f"--gpu-architecture={arch}", "-std=c++17"]
+        options = [f"--gpu-architecture={arch}", "-std=c++17", *extra]
         opts = (ctypes.c_char_p * len(options))(*(o.encode() for o in options))
         result = lib.nvrtcCompileProgram(prog, len(options), opts)
         size = ctypes.c_size_t()
@@ -126,6 +133,6 @@ def compile_cubin(source: str, arch: str, name: str = "kernels.cu") -> bytes:
         _check(lib.nvrtcGetCUBINSize(prog, ctypes.byref(size)), "nvrtcGetCUBINSize")
         cubin = ctypes.create_string_buffer(size.value)
         _check(lib.nvrtcGetCUBIN(prog, cubin), "nvrtcGetCUBIN")
-        return cubin.raw
+        return cubin.raw, log.value.decode(errors="replace")
     finally:
         lib.nvrtcDestroyProgram(ctypes.byref(prog))
