@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // analysis_symmetric_L8: wg_analysis_h_taps, wg_analysis_w_taps
 // target cuda; float32: stored as float, summed in float
-// source key 463850e741cb85012e522ef431a0279dcece7d516b150142c6b7560f3f596538 (a kernel's JSON: its cache entry's meta.json)
+// source key 99e9d898db6fc89eb267375e2408df1731163da0f00d3352a1525f8269e6993a (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample. The flat thread index runs over (plane, line,
 // sample) with the contiguous axis fastest, on the grid's x dimension only, so any number
 // of planes fits a launch.

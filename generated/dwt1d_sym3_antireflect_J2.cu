@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt1d_sym3_antireflect_J2: wg_analysis_w
 // target cuda; float32: stored as float, summed in float
-// source key f583f0efb31d87337341018ccb3e64c95041be834d284bdc6d14769bcbefc253 (a kernel's JSON: its cache entry's meta.json)
+// source key 3dc92a6d9ce588c54c5dd626caf5e052e152f3b3a75e61eb026fabddaf562e1e (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample. The flat thread index runs over (plane, line,
 // sample) with the contiguous axis fastest, on the grid's x dimension only, so any number
 // of planes fits a launch.

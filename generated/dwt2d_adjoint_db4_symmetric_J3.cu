@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_adjoint_db4_symmetric_J3: wg_adjoint_h, wg_adjoint_w
 // target cuda; float32: stored as float, summed in float
-// source key e5ced69953363c684983a0f8948b9f441977c28c754f7f0cdda55f00c97aad81 (a kernel's JSON: its cache entry's meta.json)
+// source key 0b4da0c61782c4955dee8161526817e54be83fbc7c952f8c02e48f81f4e5a9ce (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample. The flat thread index runs over (plane, line,
 // sample) with the contiguous axis fastest, on the grid's x dimension only, so any number
 // of planes fits a launch.
@@ -36,22 +36,18 @@ WG_FN int wg_ext_symmetric(wg_int n, wg_int N, wg_int* idx, wg_int* w) {
 
 
 
-// Upsample and correlate: g[n] = sum over (i, c) with 2c + offset + i = n of taps[i] * y[c].
+// Upsample and correlate: g[n] = sum over (i, c) with 2c + offset + i = n of taps[i] * y[c]:
+// with t = n - offset, taps i = 2j + (t & 1) meet c = floor(t / 2) - j.
 template <typename T, typename LoadLo, typename LoadHi>
 WG_FN T wg_adjoint_h_g(const LoadLo& ylo, const LoadHi& yhi, wg_int n, wg_int K) {
   const wg_int t = n - (-6);
+  const bool odd = t & 1;
+  const wg_int c0 = (t - odd) / 2;
   T g = 0;
-  if (t & 1) {
-    { const wg_int c = (t - 1) / 2; if (c >= 0 && c < K) g += (T)(0.7148465705529157) * ylo(c) + (T)(-0.0328830116668852) * yhi(c); }
-    { const wg_int c = (t - 3) / 2; if (c >= 0 && c < K) g += (T)(-0.027983769416859854) * ylo(c) + (T)(0.18703481171909309) * yhi(c); }
-    { const wg_int c = (t - 5) / 2; if (c >= 0 && c < K) g += (T)(0.030841381835560764) * ylo(c) + (T)(-0.6308807679298589) * yhi(c); }
-    { const wg_int c = (t - 7) / 2; if (c >= 0 && c < K) g += (T)(-0.010597401785069032) * ylo(c) + (T)(-0.2303778133088965) * yhi(c); }
-  } else {
-    { const wg_int c = (t - 0) / 2; if (c >= 0 && c < K) g += (T)(0.2303778133088965) * ylo(c) + (T)(-0.010597401785069032) * yhi(c); }
-    { const wg_int c = (t - 2) / 2; if (c >= 0 && c < K) g += (T)(0.6308807679298589) * ylo(c) + (T)(0.030841381835560764) * yhi(c); }
-    { const wg_int c = (t - 4) / 2; if (c >= 0 && c < K) g += (T)(-0.18703481171909309) * ylo(c) + (T)(-0.027983769416859854) * yhi(c); }
-    { const wg_int c = (t - 6) / 2; if (c >= 0 && c < K) g += (T)(0.0328830116668852) * ylo(c) + (T)(0.7148465705529157) * yhi(c); }
-  }
+  { const wg_int c = c0 - 0; if (c >= 0 && c < K) g += (odd ? (T)(0.7148465705529157) : (T)(0.2303778133088965)) * ylo(c) + (odd ? (T)(-0.0328830116668852) : (T)(-0.010597401785069032)) * yhi(c); }
+  { const wg_int c = c0 - 1; if (c >= 0 && c < K) g += (odd ? (T)(-0.027983769416859854) : (T)(0.6308807679298589)) * ylo(c) + (odd ? (T)(0.18703481171909309) : (T)(0.030841381835560764)) * yhi(c); }
+  { const wg_int c = c0 - 2; if (c >= 0 && c < K) g += (odd ? (T)(0.030841381835560764) : (T)(-0.18703481171909309)) * ylo(c) + (odd ? (T)(-0.6308807679298589) : (T)(-0.027983769416859854)) * yhi(c); }
+  { const wg_int c = c0 - 3; if (c >= 0 && c < K) g += (odd ? (T)(-0.010597401785069032) : (T)(0.0328830116668852)) * ylo(c) + (odd ? (T)(-0.2303778133088965) : (T)(0.7148465705529157)) * yhi(c); }
   return g;
 }
 
@@ -75,22 +71,18 @@ WG_FN T wg_adjoint_h_at(const LoadLo& ylo, const LoadHi& yhi, wg_int n, wg_int N
   return x;
 }
 
-// Upsample and correlate: g[n] = sum over (i, c) with 2c + offset + i = n of taps[i] * y[c].
+// Upsample and correlate: g[n] = sum over (i, c) with 2c + offset + i = n of taps[i] * y[c]:
+// with t = n - offset, taps i = 2j + (t & 1) meet c = floor(t / 2) - j.
 template <typename T, typename LoadLo, typename LoadHi>
 WG_FN T wg_adjoint_w_g(const LoadLo& ylo, const LoadHi& yhi, wg_int n, wg_int K) {
   const wg_int t = n - (-6);
+  const bool odd = t & 1;
+  const wg_int c0 = (t - odd) / 2;
   T g = 0;
-  if (t & 1) {
-    { const wg_int c = (t - 1) / 2; if (c >= 0 && c < K) g += (T)(0.7148465705529157) * ylo(c) + (T)(-0.0328830116668852) * yhi(c); }
-    { const wg_int c = (t - 3) / 2; if (c >= 0 && c < K) g += (T)(-0.027983769416859854) * ylo(c) + (T)(0.18703481171909309) * yhi(c); }
-    { const wg_int c = (t - 5) / 2; if (c >= 0 && c < K) g += (T)(0.030841381835560764) * ylo(c) + (T)(-0.6308807679298589) * yhi(c); }
-    { const wg_int c = (t - 7) / 2; if (c >= 0 && c < K) g += (T)(-0.010597401785069032) * ylo(c) + (T)(-0.2303778133088965) * yhi(c); }
-  } else {
-    { const wg_int c = (t - 0) / 2; if (c >= 0 && c < K) g += (T)(0.2303778133088965) * ylo(c) + (T)(-0.010597401785069032) * yhi(c); }
-    { const wg_int c = (t - 2) / 2; if (c >= 0 && c < K) g += (T)(0.6308807679298589) * ylo(c) + (T)(0.030841381835560764) * yhi(c); }
-    { const wg_int c = (t - 4) / 2; if (c >= 0 && c < K) g += (T)(-0.18703481171909309) * ylo(c) + (T)(-0.027983769416859854) * yhi(c); }
-    { const wg_int c = (t - 6) / 2; if (c >= 0 && c < K) g += (T)(0.0328830116668852) * ylo(c) + (T)(0.7148465705529157) * yhi(c); }
-  }
+  { const wg_int c = c0 - 0; if (c >= 0 && c < K) g += (odd ? (T)(0.7148465705529157) : (T)(0.2303778133088965)) * ylo(c) + (odd ? (T)(-0.0328830116668852) : (T)(-0.010597401785069032)) * yhi(c); }
+  { const wg_int c = c0 - 1; if (c >= 0 && c < K) g += (odd ? (T)(-0.027983769416859854) : (T)(0.6308807679298589)) * ylo(c) + (odd ? (T)(0.18703481171909309) : (T)(0.030841381835560764)) * yhi(c); }
+  { const wg_int c = c0 - 2; if (c >= 0 && c < K) g += (odd ? (T)(0.030841381835560764) : (T)(-0.18703481171909309)) * ylo(c) + (odd ? (T)(-0.6308807679298589) : (T)(-0.027983769416859854)) * yhi(c); }
+  { const wg_int c = c0 - 3; if (c >= 0 && c < K) g += (odd ? (T)(-0.010597401785069032) : (T)(0.0328830116668852)) * ylo(c) + (odd ? (T)(-0.2303778133088965) : (T)(0.7148465705529157)) * yhi(c); }
   return g;
 }
 

@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_db4_symmetric_J3: wg_analysis_h, wg_analysis_w
 // target cuda; float32: stored as float, summed in float
-// source key b47e2add50233ce3c5204aa6d6798a80a29990b2a4f455f7ecfd39ab39531ff7 (a kernel's JSON: its cache entry's meta.json)
+// source key f688bab3e89fa148e3075b11e3b6b77a6244ba3a0f0701049af3c4faaf46323f (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample. The flat thread index runs over (plane, line,
 // sample) with the contiguous axis fastest, on the grid's x dimension only, so any number
 // of planes fits a launch.

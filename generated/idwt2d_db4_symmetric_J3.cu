@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // idwt2d_db4_symmetric_J3: wg_adjoint_h, wg_adjoint_w
 // target cuda; float32: stored as float, summed in float
-// source key ecad86b5e733962a20d0b54eebcb36100c3082ebe695ddbe2259b862f2057ab3 (a kernel's JSON: its cache entry's meta.json)
+// source key 5d611517a1b0cc4dbc1afbe03c50408bd164b85906b0547d39fdd5aad0d64386 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample. The flat thread index runs over (plane, line,
 // sample) with the contiguous axis fastest, on the grid's x dimension only, so any number
 // of planes fits a launch.
@@ -35,22 +35,18 @@ WG_FN int wg_ext_zero(wg_int n, wg_int N, wg_int* idx, wg_int* w) {
 
 
 
-// Upsample and correlate: g[n] = sum over (i, c) with 2c + offset + i = n of taps[i] * y[c].
+// Upsample and correlate: g[n] = sum over (i, c) with 2c + offset + i = n of taps[i] * y[c]:
+// with t = n - offset, taps i = 2j + (t & 1) meet c = floor(t / 2) - j.
 template <typename T, typename LoadLo, typename LoadHi>
 WG_FN T wg_adjoint_h_g(const LoadLo& ylo, const LoadHi& yhi, wg_int n, wg_int K) {
   const wg_int t = n - (-6);
+  const bool odd = t & 1;
+  const wg_int c0 = (t - odd) / 2;
   T g = 0;
-  if (t & 1) {
-    { const wg_int c = (t - 1) / 2; if (c >= 0 && c < K) g += (T)(0.7148465705529157) * ylo(c) + (T)(-0.0328830116668852) * yhi(c); }
-    { const wg_int c = (t - 3) / 2; if (c >= 0 && c < K) g += (T)(-0.027983769416859854) * ylo(c) + (T)(0.18703481171909309) * yhi(c); }
-    { const wg_int c = (t - 5) / 2; if (c >= 0 && c < K) g += (T)(0.030841381835560764) * ylo(c) + (T)(-0.6308807679298589) * yhi(c); }
-    { const wg_int c = (t - 7) / 2; if (c >= 0 && c < K) g += (T)(-0.010597401785069032) * ylo(c) + (T)(-0.2303778133088965) * yhi(c); }
-  } else {
-    { const wg_int c = (t - 0) / 2; if (c >= 0 && c < K) g += (T)(0.2303778133088965) * ylo(c) + (T)(-0.010597401785069032) * yhi(c); }
-    { const wg_int c = (t - 2) / 2; if (c >= 0 && c < K) g += (T)(0.6308807679298589) * ylo(c) + (T)(0.030841381835560764) * yhi(c); }
-    { const wg_int c = (t - 4) / 2; if (c >= 0 && c < K) g += (T)(-0.18703481171909309) * ylo(c) + (T)(-0.027983769416859854) * yhi(c); }
-    { const wg_int c = (t - 6) / 2; if (c >= 0 && c < K) g += (T)(0.0328830116668852) * ylo(c) + (T)(0.7148465705529157) * yhi(c); }
-  }
+  { const wg_int c = c0 - 0; if (c >= 0 && c < K) g += (odd ? (T)(0.7148465705529157) : (T)(0.2303778133088965)) * ylo(c) + (odd ? (T)(-0.0328830116668852) : (T)(-0.010597401785069032)) * yhi(c); }
+  { const wg_int c = c0 - 1; if (c >= 0 && c < K) g += (odd ? (T)(-0.027983769416859854) : (T)(0.6308807679298589)) * ylo(c) + (odd ? (T)(0.18703481171909309) : (T)(0.030841381835560764)) * yhi(c); }
+  { const wg_int c = c0 - 2; if (c >= 0 && c < K) g += (odd ? (T)(0.030841381835560764) : (T)(-0.18703481171909309)) * ylo(c) + (odd ? (T)(-0.6308807679298589) : (T)(-0.027983769416859854)) * yhi(c); }
+  { const wg_int c = c0 - 3; if (c >= 0 && c < K) g += (odd ? (T)(-0.010597401785069032) : (T)(0.0328830116668852)) * ylo(c) + (odd ? (T)(-0.2303778133088965) : (T)(0.7148465705529157)) * yhi(c); }
   return g;
 }
 
@@ -62,22 +58,18 @@ WG_FN T wg_adjoint_h_at(const LoadLo& ylo, const LoadHi& yhi, wg_int n, wg_int N
   return x;
 }
 
-// Upsample and correlate: g[n] = sum over (i, c) with 2c + offset + i = n of taps[i] * y[c].
+// Upsample and correlate: g[n] = sum over (i, c) with 2c + offset + i = n of taps[i] * y[c]:
+// with t = n - offset, taps i = 2j + (t & 1) meet c = floor(t / 2) - j.
 template <typename T, typename LoadLo, typename LoadHi>
 WG_FN T wg_adjoint_w_g(const LoadLo& ylo, const LoadHi& yhi, wg_int n, wg_int K) {
   const wg_int t = n - (-6);
+  const bool odd = t & 1;
+  const wg_int c0 = (t - odd) / 2;
   T g = 0;
-  if (t & 1) {
-    { const wg_int c = (t - 1) / 2; if (c >= 0 && c < K) g += (T)(0.7148465705529157) * ylo(c) + (T)(-0.0328830116668852) * yhi(c); }
-    { const wg_int c = (t - 3) / 2; if (c >= 0 && c < K) g += (T)(-0.027983769416859854) * ylo(c) + (T)(0.18703481171909309) * yhi(c); }
-    { const wg_int c = (t - 5) / 2; if (c >= 0 && c < K) g += (T)(0.030841381835560764) * ylo(c) + (T)(-0.6308807679298589) * yhi(c); }
-    { const wg_int c = (t - 7) / 2; if (c >= 0 && c < K) g += (T)(-0.010597401785069032) * ylo(c) + (T)(-0.2303778133088965) * yhi(c); }
-  } else {
-    { const wg_int c = (t - 0) / 2; if (c >= 0 && c < K) g += (T)(0.2303778133088965) * ylo(c) + (T)(-0.010597401785069032) * yhi(c); }
-    { const wg_int c = (t - 2) / 2; if (c >= 0 && c < K) g += (T)(0.6308807679298589) * ylo(c) + (T)(0.030841381835560764) * yhi(c); }
-    { const wg_int c = (t - 4) / 2; if (c >= 0 && c < K) g += (T)(-0.18703481171909309) * ylo(c) + (T)(-0.027983769416859854) * yhi(c); }
-    { const wg_int c = (t - 6) / 2; if (c >= 0 && c < K) g += (T)(0.0328830116668852) * ylo(c) + (T)(0.7148465705529157) * yhi(c); }
-  }
+  { const wg_int c = c0 - 0; if (c >= 0 && c < K) g += (odd ? (T)(0.7148465705529157) : (T)(0.2303778133088965)) * ylo(c) + (odd ? (T)(-0.0328830116668852) : (T)(-0.010597401785069032)) * yhi(c); }
+  { const wg_int c = c0 - 1; if (c >= 0 && c < K) g += (odd ? (T)(-0.027983769416859854) : (T)(0.6308807679298589)) * ylo(c) + (odd ? (T)(0.18703481171909309) : (T)(0.030841381835560764)) * yhi(c); }
+  { const wg_int c = c0 - 2; if (c >= 0 && c < K) g += (odd ? (T)(0.030841381835560764) : (T)(-0.18703481171909309)) * ylo(c) + (odd ? (T)(-0.6308807679298589) : (T)(-0.027983769416859854)) * yhi(c); }
+  { const wg_int c = c0 - 3; if (c >= 0 && c < K) g += (odd ? (T)(-0.010597401785069032) : (T)(0.0328830116668852)) * ylo(c) + (odd ? (T)(-0.2303778133088965) : (T)(0.7148465705529157)) * yhi(c); }
   return g;
 }
 

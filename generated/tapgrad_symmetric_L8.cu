@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // tapgrad_symmetric_L8: wg_tapgrad_h, wg_tapgrad_w
 // target cuda; float32: stored as float, summed in float
-// source key ebf89b35e50e77f0db47756602a86ebec028cd927e92b6a82a9001aa8007cbc4 (a kernel's JSON: its cache entry's meta.json)
+// source key 189f6f6cfe1031544c6abb386eb273614fcebcbf69e71d2870e7627ef11afffc (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample. The flat thread index runs over (plane, line,
 // sample) with the contiguous axis fastest, on the grid's x dimension only, so any number
 // of planes fits a launch.

@@ -43,10 +43,12 @@ _nvrtc_checked = set()
 def nvrtc_compiles_every_generated_cuda_source():
     """Whenever a test builds a kernel for a host target, the CUDA source of the same
     kernel and dtype is compiled by NVRTC too (no GPU needed), so every kernel the suite
-    generates is checked by the real CUDA compiler; a failure fails that test."""
+    generates is checked by the real CUDA compiler, and its resources (ptxas's report) by
+    wavegen.resources: a compile error, a spill or an occupancy its plan does not explain
+    fails that test."""
     import dataclasses
     import json
-    from wavegen import render
+    from wavegen import render, resources
     from wavegen.artifact import Artifact
     from wavegen.backends import nvrtc
 
@@ -56,8 +58,11 @@ def nvrtc_compiles_every_generated_cuda_source():
         path = original(self, kernel)
         key = (json.dumps(dataclasses.asdict(kernel), sort_keys=True), self.dtype)
         if self.target != "cuda" and key not in _nvrtc_checked:
-            nvrtc.compile_cubin(render.render_kernel(self.plan.kernel_templates, kernel, "cuda", self.dtype),
-                                NVRTC_ARCH)
+            source = render.render_kernel(self.plan.kernel_templates, kernel, "cuda", self.dtype)
+            _, log = nvrtc.compile_cubin_with_log(source, NVRTC_ARCH, ("--ptxas-options=-v",))
+            found = [p for r in resources.parse(log).values()
+                     for p in resources.problems(kernel, r, NVRTC_ARCH)]
+            assert not found, f"{self.dtype}: " + "; ".join(found)
             _nvrtc_checked.add(key)
         return path
 

@@ -4,7 +4,13 @@ the gallery.
     python -m wavegen cache [list|prune|clear]
     python -m wavegen source SPEC [--target cpu|cuda|cuda_emulated] [--dtype float32]
     python -m wavegen precompile SPEC... [--dtype float32 ...] [--target cpu ...]
+    python -m wavegen inspect SPEC [--dtype float32] [--shape 1,1,64,64] [--backward]
     python -m wavegen gallery [DIR]
+
+``inspect`` prints the resources of the spec's CUDA kernels on sm_80 and sm_90 (NVRTC's
+ptxas report: registers, spills, shared memory, occupancy) and the memory traffic model
+of a call on an input of ``--shape`` (the checked emulation: sectors per request, bank
+conflicts, bytes against the floor, a predicted H100/H200 time).
 
 A SPEC is ``kind,key=value,...`` (``dwt2d,wavelet=db4,levels=3,mode=symmetric``), a layer
 of wavegen.nn with its arguments (``ScatLayerj2,biort=near_sym_b,qshift=qshift_b``), or a
@@ -78,6 +84,28 @@ def _cache(action: str) -> None:
               f"{e['first_use'] or '?'})  {state}".rstrip())
 
 
+def _inspect(spec: Spec, dtype: str, shape: str | None, backward: bool) -> None:
+    from . import resources, traffic
+    from .backends import nvrtc
+    p = plan(spec)
+    if shape is None:
+        shape = "1,1,4096" if p.ndim == 1 else "1,1,64,64"
+    try:
+        dims = tuple(int(n) for n in shape.split(","))
+    except ValueError:
+        raise SystemExit(f"wavegen: --shape {shape!r} is not comma-separated integers")
+    if len(dims) != p.ndim + 2:
+        raise SystemExit(f"wavegen: --shape {shape!r} needs N, C and {p.ndim} spatial sizes")
+    major, minor = nvrtc.version()
+    print(f"{spec.readable_name()}, {dtype}\n\nResources (NVRTC {major}.{minor}, ptxas -v):")
+    print("\n".join(resources.table(p, dtype)))
+    measured = traffic.measure(spec, dims, dtype, "backward" if backward else "forward")
+    print(f"\nMemory traffic model, {measured.direction} on {'x'.join(map(str, dims))}:")
+    print("\n".join(traffic.table(measured)))
+    print("predicted: " + ", ".join(f"{name} {measured.seconds(bw) * 1e6:.3g} us"
+                                    for name, bw in traffic.BANDWIDTH.items()))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wavegen", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -93,6 +121,12 @@ def main(argv=None) -> int:
     p.add_argument("--dtype", nargs="+", default=["float32"], choices=tuple(DTYPES))
     p.add_argument("--target", nargs="+", default=["cpu"], choices=("cpu", "cuda",
                                                                      "cuda_emulated"))
+    i = sub.add_parser("inspect", help="a spec's kernel resources and memory traffic model")
+    i.add_argument("spec")
+    i.add_argument("--dtype", default="float32", choices=tuple(DTYPES))
+    i.add_argument("--shape", help="the input's shape, N,C,... (default 1,1,64,64 for 2-D, "
+                                   "1,1,4096 for 1-D)")
+    i.add_argument("--backward", action="store_true", help="model the input's gradient")
     g = sub.add_parser("gallery", help="regenerate the checked-in generated/ sources")
     g.add_argument("directory", nargs="?", default="generated")
     args = parser.parse_args(argv)
@@ -104,6 +138,8 @@ def main(argv=None) -> int:
         specs = [parse_spec(text) for text in args.specs]
         count = precompile(specs, dtypes=args.dtype, targets=args.target)
         print(f"{count} kernels compiled or found in {cache.cache_root()}")
+    elif args.command == "inspect":
+        _inspect(parse_spec(args.spec), args.dtype, args.shape, args.backward)
     else:
         for name in gallery.write(Path(args.directory)):
             print(f"wrote {Path(args.directory) / name}")

@@ -6,8 +6,10 @@
   conflicts, lanes per request): a finding raises EmulationError naming the kernel, block
   and thread, and ``record()`` collects each launch's counters (wavegen.traffic);
 - ``sanitized``: checked, and built with AddressSanitizer and UndefinedBehaviorSanitizer,
-  which abort the process on a finding. Their runtime must be loaded first: run Python
-  under ``LD_PRELOAD=$(c++ -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0``.
+  which abort the process on a finding. Their runtime must be loaded first, with the C++
+  runtime (ASan intercepts its exceptions, which PyTorch throws and catches): run Python
+  under ``LD_PRELOAD="$(c++ -print-file-name=libasan.so) $(c++ -print-file-name=libstdc++.so)"
+  ASAN_OPTIONS=detect_leaks=0``.
 
 Each mode compiles into its own cache entries (its flags are part of the key).
 """
@@ -20,9 +22,10 @@ import threading
 
 MODES = {
     "plain": [],
-    "checked": ["-DWG_EMU_CHECK", "-g"],
-    "sanitized": ["-DWG_EMU_CHECK", "-g", "-fsanitize=address,undefined",
-                  "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"],
+    # Frame pointers: the access log tells sites apart by their callers (cuda_emu.h).
+    "checked": ["-DWG_EMU_CHECK", "-g", "-fno-omit-frame-pointer"],
+    "sanitized": ["-DWG_EMU_CHECK", "-g", "-fno-omit-frame-pointer",
+                  "-fsanitize=address,undefined", "-fno-sanitize-recover=all"],
 }
 ENV = "WAVEGEN_EMULATION"
 
@@ -67,8 +70,8 @@ def flags(emulation_mode: str) -> list[str]:
 
 
 def preload_hint() -> str:
-    return ("run Python under LD_PRELOAD=$(c++ -print-file-name=libasan.so) "
-            "ASAN_OPTIONS=detect_leaks=0")
+    return ('run Python under LD_PRELOAD="$(c++ -print-file-name=libasan.so) '
+            '$(c++ -print-file-name=libstdc++.so)" ASAN_OPTIONS=detect_leaks=0')
 
 
 def require_sanitizer_runtime() -> None:

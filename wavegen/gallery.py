@@ -1,6 +1,8 @@
 """The checked-in gallery of generated sources (generated/): rendered kernels of a few
 canonical specs, so that a change to the planner or templates shows up as a diff of real
-kernels. ``python -m wavegen gallery`` rewrites it; a test fails when it is stale."""
+kernels, and their CUDA kernels' resources on sm_80 and sm_90 (resources.md, from the
+NVRTC it names). ``python -m wavegen gallery`` rewrites both; a test fails when the
+sources are stale (and, with -m slow and the same NVRTC, when resources.md is)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,6 +42,24 @@ def sources() -> dict[str, str]:
             for spec, targets, dtype in CANONICAL for target in targets}
 
 
+RESOURCES = "resources.md"
+
+
+def resources_report() -> str:
+    """resources.md: a table per canonical CUDA source (wavegen.resources)."""
+    from . import resources
+    from .backends import nvrtc
+    major, minor = nvrtc.version()
+    lines = ["# Resources of the gallery's CUDA kernels", "",
+             f"ptxas's report through NVRTC {major}.{minor} (`python -m wavegen gallery`); "
+             "occupancy at each kernel's block size, and what bounds it.", ""]
+    for spec, targets, dtype in CANONICAL:
+        if "cuda" in targets:
+            lines += [f"## {spec.readable_name()}, {dtype}", "",
+                      *resources.table(from_json(spec.json), dtype), ""]
+    return "\n".join(lines)
+
+
 def write(directory: Path) -> list[str]:
     directory.mkdir(parents=True, exist_ok=True)
     for old in directory.glob("*"):
@@ -47,7 +67,8 @@ def write(directory: Path) -> list[str]:
             old.unlink()
     for name, text in sources().items():
         (directory / name).write_text(text)
-    return sorted(sources())
+    (directory / RESOURCES).write_text(resources_report())
+    return sorted(sources()) + [RESOURCES]
 
 
 def stale(directory: Path) -> list[str]:

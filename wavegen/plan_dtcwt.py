@@ -146,12 +146,20 @@ class LevelKernel(Kernel):
     SHARED_BYTES = 40 * 1024
     ADJOINT_THREADS = 256
 
-    def _shared_shape(self, rows: int) -> tuple[int, int, int]:
-        """(lines, rows, columns) of the shared tile for a tile of ``rows`` rows."""
+    @property
+    def tile_width(self) -> int:
+        """The extended columns an analysis tile's quads read."""
+        return self.decimation * (self.tile_cols - 1) + self.window[1]
+
+    def _shared_shape(self, rows: int) -> tuple[int, ...]:
+        """The shared tile for a tile of ``rows`` rows. Analysis: (lines, rows, A, columns
+        / A), the columns split by residue mod A, so that a warp's lanes (consecutive
+        quads, A columns apart) read consecutive words: no bank conflicts. Adjoint:
+        (lines, quad rows, columns)."""
         lines = 2 * len({p[0] for p in self.products})
         A, span = self.decimation, self.window[1]
         if self.direction == "analysis":
-            return lines, rows, A * (self.tile_cols - 1) + span
+            return lines, rows, A, -(-self.tile_width // A)
         return lines, (rows + span - 2) // A + 1, self.tile_cols
 
     @property
@@ -162,8 +170,21 @@ class LevelKernel(Kernel):
                     math.prod(self._shared_shape(t)) * 8 <= self.SHARED_BYTES)
 
     @property
-    def shared_shape(self) -> tuple[int, int, int]:
+    def shared_shape(self) -> tuple[int, ...]:
         return self._shared_shape(self.tile_rows)
+
+    @property
+    def resources_note(self) -> str:
+        """Why these kernels run below program.MIN_OCCUPANCY (wavegen.resources): measured
+        with NVRTC 12.9 for sm_90, bounding their registers with __launch_bounds__ to
+        reach it spills hundreds of bytes per thread."""
+        if self.direction == "adjoint":
+            return ("the adjoint's gather (every line's columns, then its rows, over three "
+                    "segments of extended rows) takes ~104 registers per thread: 25% "
+                    "occupancy; at 64 registers (50%) it spills 620-760 bytes per thread")
+        return ("in float64 the analysis holds every product's four quads in double "
+                "registers, 70-190 per thread (12-38% occupancy); at 64 registers it spills "
+                "up to 1.7 KB per thread. float32 and 2-byte storage keep 50%")
 
     @property
     def threads_per_block(self) -> int:

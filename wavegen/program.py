@@ -22,6 +22,10 @@ import math
 from typing import Sequence
 
 BLOCK = 256          # CUDA threads per block of the flat one-thread-per-output kernels
+# CUDA's launch limits: blocks along a grid's x (every launch uses x alone, so that any
+# number of planes fits: y and z stop at 65,535) and threads per block. Kernels index in
+# 64 bits (wg_int), so a launch may cover more than 2^31 outputs.
+MAX_BLOCKS, MAX_THREADS = 2**31 - 1, 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,6 +196,10 @@ class Program:
         batch) is left out."""
         launch = Launch(kernel, tuple(args.items()), blocks, threads)
         launch.values()                   # a mismatch with the declaration fails here
+        if blocks > MAX_BLOCKS or not 0 < threads <= MAX_THREADS:
+            raise ValueError(f"{kernel.name}: a launch of {blocks} blocks of {threads} "
+                             f"threads exceeds CUDA's limits ({MAX_BLOCKS} blocks, "
+                             f"{MAX_THREADS} threads per block); split the batch")
         if blocks > 0:
             self.steps.append(launch)
 

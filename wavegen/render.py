@@ -89,7 +89,12 @@ def _kernel_view(kernel) -> dict:
             kernel.runtime_taps else \
             [(i, _literal(lo) if lo != 0 else None, _literal(hi) if hi != 0 else None)
              for i, (lo, hi) in enumerate(zip(kernel.lo, kernel.hi)) if lo != 0 or hi != 0]
-        view.update(fold_reach=kernel.fold_reach, tap_rows=rows)
+        # The adjoint's taps by pair j: taps 2j and 2j+1 (lo, hi), None where zero.
+        by_index = {i: (lo, hi) for i, lo, hi in rows}
+        pairs = [(j, *by_index.get(2 * j, (None, None)), *by_index.get(2 * j + 1, (None, None)))
+                 for j in range((L + 1) // 2)]
+        view.update(fold_reach=kernel.fold_reach, tap_rows=rows,
+                    tap_pairs=[p for p in pairs if any(t is not None for t in p[1:])])
     return view
 
 
@@ -103,7 +108,7 @@ def _level_view(kernel) -> dict:
     def phases(role):
         pf = kernel.filter(role)
         return [[dict(i=i, tap=_literal(t), row=b + C * i, comp=(b + C * i - e0) % A,
-                      shift=(b + C * i - e0) // A, pos=b + C * i - e0)
+                      shift=(b + C * i - e0) // A)
                  for i, t in enumerate(taps) if t != 0] for taps, b in zip(pf.taps, pf.base)]
 
     products = kernel.products
@@ -116,6 +121,7 @@ def _level_view(kernel) -> dict:
                 lines=[(f, p) for f in row_roles for p in (0, 1)],
                 taps={r: phases(r) for r in dict.fromkeys(row_roles + col_roles)},
                 tile_rows=kernel.tile_rows, tile_cols=kernel.tile_cols,
+                tile_width=kernel.tile_width,
                 shared_shape=kernel.shared_shape, threads=kernel.ADJOINT_THREADS,
                 parallel_min_outputs=kernel.parallel_min_outputs)
     view["line_index"] = {f"{f}{p}": i for i, (f, p) in enumerate(view["lines"])}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from . import render
 from .backends import nvrtc
 from .program import MIN_OCCUPANCY
 
@@ -103,3 +104,24 @@ def problems(kernel, resources: Resources, arch: str) -> list[str]:
     if occ.blocks == 0 or found and kernel.resources_note is None:
         return [f"{kernel.name} on {arch}: {p}" for p in found or ["no block fits an SM"]]
     return []
+
+
+def table(plan, dtype: str) -> list[str]:
+    """Markdown rows: every CUDA kernel of ``plan`` in ``dtype``, its block size and, per
+    architecture, registers, spill bytes, static shared memory and occupancy (what
+    bounds it), with the plan's note where it has one."""
+    rows = ["| kernel | threads | " + " | ".join(
+                f"{a} registers | {a} spills (B) | {a} shared (B) | {a} occupancy"
+                for a in ARCHS) + " | note |",
+            "|---|---|" + "---|---|---|---|" * len(ARCHS) + "---|"]
+    for kernel in plan.library_kernels.values():
+        source = render.render_kernel(plan.kernel_templates, kernel, "cuda", dtype)
+        cells = []
+        for arch in ARCHS:
+            (found,) = of_source(source, arch).values()
+            occ = occupancy(found, kernel.threads_per_block, arch)
+            cells += [str(found.registers), str(found.spills), str(found.shared),
+                      f"{occ.fraction:.0%} ({occ.limit})"]
+        rows.append(f"| {kernel.name} | {kernel.threads_per_block} | " + " | ".join(cells) +
+                    f" | {kernel.resources_note or ''} |")
+    return rows

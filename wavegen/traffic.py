@@ -157,16 +157,19 @@ def measure(spec, shape, dtype: str = "float32", direction: str = "forward"
 def table(traffic: TransformTraffic) -> list[str]:
     """Markdown rows, one per kernel and a total, of a measurement."""
     rows = ["| kernel | launches | MB moved | kernel floor MB | load sectors/request (min) "
-            "| store sectors/request (min) | shared wavefronts/request (min) | lanes |",
-            "|---|---|---|---|---|---|---|---|"]
+            "| store sectors/request (min) | shared load wavefronts/request (min) "
+            "| shared store wavefronts/request (min) | lanes |",
+            "|---|---|---|---|---|---|---|---|---|"]
+
+    def pair(values):
+        return f"{values[0]:.2f} ({values[1]:.2f})" if values[0] else "-"
     for k in traffic.kernels:
-        ld, st = k.sectors_per_request("load"), k.sectors_per_request("store")
-        sh = k.wavefronts_per_request("load")
-        shared = f"{sh[0]:.2f} ({sh[1]:.2f})" if sh[0] else "-"
-        rows.append(f"| {k.kernel} | {k.launches} | {k.bytes / 1e6:.1f} | {k.floor / 1e6:.1f} "
-                    f"| {ld[0]:.2f} ({ld[1]:.2f}) | {st[0]:.2f} ({st[1]:.2f}) | {shared} "
-                    f"| {k.lanes:.2f} |")
+        rows.append(f"| {k.kernel} | {k.launches} | {k.bytes / 1e6:.3g} | {k.floor / 1e6:.3g} "
+                    f"| {pair(k.sectors_per_request('load'))} "
+                    f"| {pair(k.sectors_per_request('store'))} "
+                    f"| {pair(k.wavefronts_per_request('load'))} "
+                    f"| {pair(k.wavefronts_per_request('store'))} | {k.lanes:.2f} |")
     rows.append(f"| total | {sum(k.launches for k in traffic.kernels)} | "
-                f"{traffic.bytes / 1e6:.1f} | floor {traffic.floor / 1e6:.1f} "
-                f"(x{traffic.ratio:.2f}) | | | | |")
+                f"{traffic.bytes / 1e6:.3g} | floor {traffic.floor / 1e6:.3g} "
+                f"(x{traffic.ratio:.2f}) | | | | | |")
     return rows

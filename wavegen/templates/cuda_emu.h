@@ -124,12 +124,30 @@ struct Access {
   uint8_t space, store, lane;
 };
 inline std::vector<Access> log;
-inline std::unordered_map<const void*, uint32_t> sites;   // access site -> small id
-inline std::vector<std::vector<uint32_t>> occurrences;    // [thread][site] executions
+// An access site: its return address and its callers' two (frame pointers kept): on the
+// device every helper is inlined, so one access in a helper called from two places is two
+// instructions, which a warp runs apart.
+struct Site {
+  const void* at[3];
+  bool operator==(const Site& o) const {
+    return at[0] == o.at[0] && at[1] == o.at[1] && at[2] == o.at[2];
+  }
+};
+struct SiteHash {
+  size_t operator()(const Site& s) const {
+    return std::hash<const void*>()(s.at[0]) ^ (std::hash<const void*>()(s.at[1]) << 1) ^
+           (std::hash<const void*>()(s.at[2]) << 2);
+  }
+};
+inline std::unordered_map<Site, uint32_t, SiteHash> sites;   // access site -> small id
+inline std::vector<std::vector<uint32_t>> occurrences;        // [thread][site] executions
 
 [[gnu::noinline]] inline void record(Space space, bool store, uint64_t address,
                                      uint32_t bytes) {
-  const void* where = __builtin_return_address(0);      // the access's call site
+  Site where;      // (not brace-initialised: this header passes through Jinja)
+  where.at[0] = __builtin_return_address(0);
+  where.at[1] = __builtin_return_address(1);
+  where.at[2] = __builtin_return_address(2);
   const uint32_t site = sites.emplace(where, uint32_t(sites.size())).first->second;
   std::vector<uint32_t>& mine = occurrences[current->thread];
   if (mine.size() <= site) mine.resize(site + 1, 0);
