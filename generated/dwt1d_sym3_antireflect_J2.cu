@@ -2,10 +2,10 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt1d_sym3_antireflect_J2: wg_analysis_w
 // target cuda; float32: stored as float, summed in float
-// source key 3dc92a6d9ce588c54c5dd626caf5e052e152f3b3a75e61eb026fabddaf562e1e (a kernel's JSON: its cache entry's meta.json)
-// CUDA shell: one thread per output sample. The flat thread index runs over (plane, line,
-// sample) with the contiguous axis fastest, on the grid's x dimension only, so any number
-// of planes fits a launch.
+// source key f49cef2dcdd45b9d779a100951fe562816487ed7e9f7934b7c2cd5cef3ee4a9e (a kernel's JSON: its cache entry's meta.json)
+// CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
+// of planes fits a launch. A width pass's flat thread index runs over (plane, line,
+// sample), samples fastest; a height pass's blocks are tiles of outputs x lines.
 #define WG_FN __device__ __forceinline__
 // Global and shared memory as the kernels declare them: WG_GLOBAL(type) for a pointer
 // parameter, WG_SHARED(type, name, [extents]) for a __shared__ array. The checked emulation

@@ -2,10 +2,10 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_adjoint_db4_symmetric_J3: wg_adjoint_h, wg_adjoint_w
 // target cuda; float32: stored as float, summed in float
-// source key 0b4da0c61782c4955dee8161526817e54be83fbc7c952f8c02e48f81f4e5a9ce (a kernel's JSON: its cache entry's meta.json)
-// CUDA shell: one thread per output sample. The flat thread index runs over (plane, line,
-// sample) with the contiguous axis fastest, on the grid's x dimension only, so any number
-// of planes fits a launch.
+// source key dd2c758454c4ed0b05dc4622546f031a9b023271a411407c12d4083b212ce157 (a kernel's JSON: its cache entry's meta.json)
+// CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
+// of planes fits a launch. A width pass's flat thread index runs over (plane, line,
+// sample), samples fastest; a height pass's blocks are tiles of outputs x lines.
 #define WG_FN __device__ __forceinline__
 // Global and shared memory as the kernels declare them: WG_GLOBAL(type) for a pointer
 // parameter, WG_SHARED(type, name, [extents]) for a __shared__ array. The checked emulation
@@ -112,9 +112,13 @@ extern "C" __global__ void wg_adjoint_h_f32(WG_GLOBAL(const float) in0, wg_int i
   typedef float T;
   typedef float S;   // tensors are stored in S, sums accumulate in T
   const wg_int along = N;
-  const wg_int tid = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;
-  if (tid >= P * M * along) return;
-  const wg_int m = tid % M, s = (tid / M) % along, p = tid / (M * along);
+  // A block takes 8 adjacent outputs of 32 adjacent lines (a warp's lanes: lines).
+  const wg_int tiles_m = (M + 31) / 32, tiles_s = (along + 7) / 8;
+  const wg_int b = blockIdx.x;
+  const wg_int m = b % tiles_m * 32 + threadIdx.x % 32;
+  const wg_int s = b / tiles_m % tiles_s * 8 + threadIdx.x / 32;
+  const wg_int p = b / (tiles_m * tiles_s);
+  if (m >= M || s >= along) return;
   const auto ylo = in0 + p * in0_sp + m;
   const auto yhi = in1 + p * in1_sp + m;
   auto load_lo = [ylo, in0_sr](wg_int i) -> T { return ylo[i * in0_sr]; };

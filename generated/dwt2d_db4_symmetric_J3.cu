@@ -2,10 +2,10 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_db4_symmetric_J3: wg_analysis_h, wg_analysis_w
 // target cuda; float32: stored as float, summed in float
-// source key f688bab3e89fa148e3075b11e3b6b77a6244ba3a0f0701049af3c4faaf46323f (a kernel's JSON: its cache entry's meta.json)
-// CUDA shell: one thread per output sample. The flat thread index runs over (plane, line,
-// sample) with the contiguous axis fastest, on the grid's x dimension only, so any number
-// of planes fits a launch.
+// source key c4e511d37881b35e6ad9cbd5d8080524f8e69d59cf3106e3d775c725b2c65e61 (a kernel's JSON: its cache entry's meta.json)
+// CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
+// of planes fits a launch. A width pass's flat thread index runs over (plane, line,
+// sample), samples fastest; a height pass's blocks are tiles of outputs x lines.
 #define WG_FN __device__ __forceinline__
 // Global and shared memory as the kernels declare them: WG_GLOBAL(type) for a pointer
 // parameter, WG_SHARED(type, name, [extents]) for a __shared__ array. The checked emulation
@@ -94,9 +94,13 @@ extern "C" __global__ void wg_analysis_h_f32(WG_GLOBAL(const float) in0, wg_int 
   typedef float T;
   typedef float S;   // tensors are stored in S, sums accumulate in T
   const wg_int along = K;
-  const wg_int tid = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;
-  if (tid >= P * M * along) return;
-  const wg_int m = tid % M, s = (tid / M) % along, p = tid / (M * along);
+  // A block takes 8 adjacent outputs of 32 adjacent lines (a warp's lanes: lines).
+  const wg_int tiles_m = (M + 31) / 32, tiles_s = (along + 7) / 8;
+  const wg_int b = blockIdx.x;
+  const wg_int m = b % tiles_m * 32 + threadIdx.x % 32;
+  const wg_int s = b / tiles_m % tiles_s * 8 + threadIdx.x / 32;
+  const wg_int p = b / (tiles_m * tiles_s);
+  if (m >= M || s >= along) return;
   const auto x = in0 + p * in0_sp + m;
   auto load = [x, in0_sr](wg_int i) -> T { return x[i * in0_sr]; };
   T lo, hi;

@@ -2,10 +2,10 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // idwt2d_db4_symmetric_J3: wg_adjoint_h, wg_adjoint_w
 // target cuda; float32: stored as float, summed in float
-// source key 5d611517a1b0cc4dbc1afbe03c50408bd164b85906b0547d39fdd5aad0d64386 (a kernel's JSON: its cache entry's meta.json)
-// CUDA shell: one thread per output sample. The flat thread index runs over (plane, line,
-// sample) with the contiguous axis fastest, on the grid's x dimension only, so any number
-// of planes fits a launch.
+// source key ccb538339ce5d73b6559956892c540ad91662408a7e2213a813606e99566e7d2 (a kernel's JSON: its cache entry's meta.json)
+// CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
+// of planes fits a launch. A width pass's flat thread index runs over (plane, line,
+// sample), samples fastest; a height pass's blocks are tiles of outputs x lines.
 #define WG_FN __device__ __forceinline__
 // Global and shared memory as the kernels declare them: WG_GLOBAL(type) for a pointer
 // parameter, WG_SHARED(type, name, [extents]) for a __shared__ array. The checked emulation
@@ -87,9 +87,13 @@ extern "C" __global__ void wg_adjoint_h_f32(WG_GLOBAL(const float) in0, wg_int i
   typedef float T;
   typedef float S;   // tensors are stored in S, sums accumulate in T
   const wg_int along = N;
-  const wg_int tid = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;
-  if (tid >= P * M * along) return;
-  const wg_int m = tid % M, s = (tid / M) % along, p = tid / (M * along);
+  // A block takes 8 adjacent outputs of 32 adjacent lines (a warp's lanes: lines).
+  const wg_int tiles_m = (M + 31) / 32, tiles_s = (along + 7) / 8;
+  const wg_int b = blockIdx.x;
+  const wg_int m = b % tiles_m * 32 + threadIdx.x % 32;
+  const wg_int s = b / tiles_m % tiles_s * 8 + threadIdx.x / 32;
+  const wg_int p = b / (tiles_m * tiles_s);
+  if (m >= M || s >= along) return;
   const auto ylo = in0 + p * in0_sp + m;
   const auto yhi = in1 + p * in1_sp + m;
   auto load_lo = [ylo, in0_sr](wg_int i) -> T { return ylo[i * in0_sr]; };

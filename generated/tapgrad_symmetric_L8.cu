@@ -2,10 +2,10 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // tapgrad_symmetric_L8: wg_tapgrad_h, wg_tapgrad_w
 // target cuda; float32: stored as float, summed in float
-// source key 189f6f6cfe1031544c6abb386eb273614fcebcbf69e71d2870e7627ef11afffc (a kernel's JSON: its cache entry's meta.json)
-// CUDA shell: one thread per output sample. The flat thread index runs over (plane, line,
-// sample) with the contiguous axis fastest, on the grid's x dimension only, so any number
-// of planes fits a launch.
+// source key af887d917335eaf87f98b0080d19a74621f7e0c3602cab61058fac102d6a8338 (a kernel's JSON: its cache entry's meta.json)
+// CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
+// of planes fits a launch. A width pass's flat thread index runs over (plane, line,
+// sample), samples fastest; a height pass's blocks are tiles of outputs x lines.
 #define WG_FN __device__ __forceinline__
 // Global and shared memory as the kernels declare them: WG_GLOBAL(type) for a pointer
 // parameter, WG_SHARED(type, name, [extents]) for a __shared__ array. The checked emulation

@@ -31,6 +31,9 @@ extern "C" __global__ void reverse(WG_GLOBAL(const float) in, WG_GLOBAL(float) o
   __syncthreads();
   float v = tile[plant == 2 && t == 5 ? 1 : 0][63 - t];     // 2: never written
   if (plant == 3) tile[0][t] = v;                           // 3: overwrites what others read
+  if (plant == 7) v += in[2 * i % (last + 1)];              // 7: a stride-2 global load
+  if (plant == 8) v += tile[0][2 * t % 64];                 // 8: a 2-way bank conflict
+  if (plant == 9 && t % 2) v += in[i];                      // 9: half the lanes load
   if (plant == 5) { float local[4] = {0, 1, 2, 3}; const float* q = local; v += q[t % 4 + (t == 7)]; }
   if (plant == 6) { int big = 2147483600; v += float(big + t); }
   out[plant == 4 && t == 9 ? i - 10 * 64 : i] = v;          // 4: writes before the output
@@ -43,6 +46,15 @@ extern "C" size_t run(int plant, const float* in, float* out, unsigned long long
   });
 }
 extern "C" const char* finding() { return wg_emu::first_finding.c_str(); }
+extern "C" const char* counter_names() {
+  static const std::string names = wg_emu::counter_names();
+  return names.c_str();
+}
+extern "C" void counters(double* out) {
+  const double* c = &wg_emu::counters.global[0][0];
+  std::copy(c, c + sizeof(wg_emu::Counters) / sizeof(double), out);
+  wg_emu::counters = wg_emu::Counters();
+}
 '''
 PLANTS = {
     1: "global load outside the tensor given to in: element 192 of 192 "
@@ -71,11 +83,17 @@ def checked_kernel(tmp_path_factory):
     library.run.restype = ctypes.c_size_t
     library.finding.restype = ctypes.c_char_p
 
+    library.counter_names.restype = ctypes.c_char_p
+    names = library.counter_names().decode().split(",")
+
     def run(plant):
         x = torch.randn(192)
         out = torch.full_like(x, float("nan"))
         found = library.run(plant, ctypes.c_void_p(x.data_ptr()),
                             ctypes.c_void_p(out.data_ptr()), ctypes.c_ulonglong(192))
+        values = (ctypes.c_double * len(names))()
+        library.counters(values)
+        run.counts = dict(zip(names, values))
         return x, out, found, library.finding().decode()
     return run
 
@@ -93,6 +111,42 @@ def test_planted_bug_is_reported_with_kernel_block_and_thread(checked_kernel, pl
     assert message == PLANTS[plant]
     if plant == 4:      # the stray store was dropped, the rest written
         assert torch.isnan(out[9]) and not torch.isnan(out[:9]).any()
+
+
+# Counts of the clean kernel, by hand: 3 blocks of 2 warps; each warp loads and stores 32
+# consecutive floats (4 sectors: torch aligns tensors to 64 bytes) and stores and loads 32
+# consecutive shared words (one wavefront); every lane takes part.
+CLEAN = dict(blocks=3, global_load_requests=6, global_load_sectors=24,
+             global_load_min_sectors=24, global_load_block_sectors=24,
+             global_load_launch_sectors=24, global_store_requests=6, global_store_sectors=24,
+             global_store_block_sectors=24, shared_load_requests=6, shared_load_wavefronts=6,
+             shared_store_requests=6, shared_store_wavefronts=6, global_load_lanes=192,
+             global_load_warp_lanes=192)
+# What each plant adds: a stride-2 load spans 8 sectors a request for 4 sectors' worth of
+# bytes, the whole input (24 sectors) again over the launch; lanes 2t of a 64-word array
+# meet each even bank twice (2 wavefronts); the odd lanes' load is 16 of 32 lanes.
+PLANTED_COUNTS = {
+    7: dict(global_load_requests=6, global_load_sectors=48, global_load_min_sectors=24,
+            global_load_lanes=192, global_load_warp_lanes=192),
+    8: dict(shared_load_requests=6, shared_load_wavefronts=12, shared_load_min_wavefronts=6),
+    9: dict(global_load_requests=6, global_load_sectors=24, global_load_lanes=96,
+            global_load_warp_lanes=192),
+}
+
+
+def test_counts_of_the_clean_kernel(checked_kernel):
+    checked_kernel(0)
+    assert {k: checked_kernel.counts[k] for k in CLEAN} == CLEAN
+
+
+@pytest.mark.parametrize("plant", sorted(PLANTED_COUNTS))
+def test_counts_of_strided_conflicting_and_divergent_access(checked_kernel, plant):
+    checked_kernel(0)
+    clean = dict(checked_kernel.counts)
+    _, _, found, _ = checked_kernel(plant)
+    assert found == 0
+    added = {k: checked_kernel.counts[k] - clean[k] for k in PLANTED_COUNTS[plant]}
+    assert added == PLANTED_COUNTS[plant]
 
 
 def _sanitizer_env() -> dict:

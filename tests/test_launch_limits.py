@@ -47,8 +47,12 @@ def test_1e5_planes_launch_on_grid_x(spec):
         if "M" in args:
             along = args["K"] if launch.kernel.direction == "analysis" else args["N"]
             outputs = args["P"] * args["M"] * along
-            assert (launch.blocks - 1) * launch.threads < outputs <= \
-                launch.blocks * launch.threads
+            if launch.kernel.cuda_tile is None:
+                assert (launch.blocks - 1) * launch.threads < outputs <= \
+                    launch.blocks * launch.threads
+            else:
+                rows, cols = launch.kernel.cuda_tile
+                assert launch.blocks == args["P"] * -(-along // rows) * -(-args["M"] // cols)
         else:
             assert launch.blocks % args["P"] == 0
 

@@ -23,7 +23,7 @@ import sys
 import warnings
 from typing import Sequence
 
-from .program import Kernel, Param, Program, grid_1d, view_params
+from .program import BLOCK, Kernel, Param, Program, grid_1d, view_params
 from .spec import Spec
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -94,6 +94,23 @@ class PassKernel(Kernel):
         The halo is at most L-1 wide on either side; smooth also touches x[1] and x[N-2].
         """
         return self.length + 1
+
+    @property
+    def cuda_tile(self) -> tuple[int, int] | None:
+        """(output rows, lines) a CUDA block of a height pass covers: a warp takes 32
+        adjacent lines (coalesced) and the block BLOCK // 32 adjacent outputs, whose taps
+        overlap, so that the block reads each input row once rather than once per output
+        (the traffic model's finding: a block of one output row read L rows for it). A
+        width pass's block is a run of outputs along one line (None)."""
+        return (BLOCK // 32, 32) if self.axis == "h" else None
+
+    def grid(self, planes: int, lines: int, outputs: int) -> tuple[int, int]:
+        """(blocks, threads per block) for ``outputs`` per line of ``lines`` lines of
+        ``planes`` planes."""
+        if self.cuda_tile is None:
+            return grid_1d(planes * lines * outputs)
+        rows, cols = self.cuda_tile
+        return planes * -(-outputs // rows) * -(-lines // cols), rows * cols
 
     def transposed(self) -> "PassKernel":
         return dataclasses.replace(
@@ -486,7 +503,7 @@ class Plan:
                 views[name] = refs[view.buffer].at(view.band * plane, sp=b.bands * plane,
                                                    sr=b.shape[1])
             along = step.k if step.kernel.direction == "analysis" else step.n
-            program.launch(step.kernel, *grid_1d(planes * step.lines * along), **views,
+            program.launch(step.kernel, *step.kernel.grid(planes, step.lines, along), **views,
                            P=planes, M=step.lines, N=step.n, K=step.k)
         for name in sched.outputs:
             b = sched.buffers[name]

@@ -110,13 +110,13 @@ class PassPlan:
         if op == "adjoint":
             coefficients, taps = program.input(0, (2 * planes * k * lines,)), program.input(1)
             out = program.buffer("out", (planes * n * lines,))
-            program.launch(kernel, *grid_1d(planes * lines * n), in0=view(coefficients, k),
+            program.launch(kernel, *kernel.grid(planes, lines, n), in0=view(coefficients, k),
                            in1=view(coefficients, k, 1), out0=view(out, n), taps=taps.at(),
                            **sizes)
         elif op == "analysis":
             signal, taps = program.input(0, (planes * n * lines,)), program.input(1)
             out = program.buffer("out", (2 * planes * k * lines,))
-            program.launch(kernel, *grid_1d(planes * lines * k), in0=view(signal, n),
+            program.launch(kernel, *kernel.grid(planes, lines, k), in0=view(signal, n),
                            out0=view(out, k), out1=view(out, k, 1), taps=taps.at(), **sizes)
         else:
             signal = program.input(0, (planes * n * lines,))

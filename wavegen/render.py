@@ -93,7 +93,7 @@ def _kernel_view(kernel) -> dict:
         by_index = {i: (lo, hi) for i, lo, hi in rows}
         pairs = [(j, *by_index.get(2 * j, (None, None)), *by_index.get(2 * j + 1, (None, None)))
                  for j in range((L + 1) // 2)]
-        view.update(fold_reach=kernel.fold_reach, tap_rows=rows,
+        view.update(fold_reach=kernel.fold_reach, tap_rows=rows, cuda_tile=kernel.cuda_tile,
                     tap_pairs=[p for p in pairs if any(t is not None for t in p[1:])])
     return view
 
