@@ -99,3 +99,18 @@ def test_gallery_resources_are_current():
     if committed.splitlines()[2] != fresh.splitlines()[2]:
         pytest.skip("generated/resources.md is from another NVRTC: " + committed.splitlines()[2])
     assert committed == fresh
+
+
+def test_inspect_prints_resources_and_the_traffic_model(capsys):
+    """`python -m wavegen inspect`: a row per kernel with both architectures, and the model
+    of a call: a 1-D haar level on 2 planes of 256 samples moves 2 x 1 KiB in and 2 x 1 KiB
+    out, each byte once."""
+    from wavegen.__main__ import main
+    main(["inspect", "dwt1d,wavelet=haar,levels=1,mode=periodization", "--shape", "1,2,256"])
+    out = capsys.readouterr().out
+    assert "| wg_analysis_w | 256 |" in out and "sm_80 registers" in out
+    assert "Memory traffic model, forward on 1x2x256" in out
+    assert "| total | 1 | 0.0041 | floor 0.0041 (x1.00)" in out
+    assert "predicted: H100 (3.35 TB/s)" in out
+    with pytest.raises(SystemExit, match="needs N, C and 1 spatial sizes"):
+        main(["inspect", "dwt1d,wavelet=haar,levels=1", "--shape", "1,2,16,16"])
