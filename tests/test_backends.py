@@ -28,13 +28,15 @@ FAMILIES = [wavegen.Spec("dwt2d", "db3", 2, "smooth"),
 
 
 def rendered_parameters(source: str, symbol: str) -> list[str]:
-    """The C types of a function's parameters, from its definition in ``source``."""
-    match = re.search(rf"\b{re.escape(symbol)}\(([^)]*)\)", source)
+    """The C types of a function's parameters, from its definition in ``source`` (CUDA
+    declares pointers as WG_GLOBAL(type), which holds no comma)."""
+    match = re.search(rf"\b{re.escape(symbol)}\((.*?)\)\s*\{{", source, re.DOTALL)
     assert match, symbol
     kinds = []
     for param in match.group(1).split(","):
         param = " ".join(param.split())
-        kinds.append("pointer" if "*" in param else param.split()[0])
+        kinds.append("pointer" if "*" in param or param.startswith("WG_GLOBAL(")
+                     else param.split()[0])
     return kinds
 
 
