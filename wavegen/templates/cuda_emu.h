@@ -17,21 +17,23 @@
 // and the lanes taking part (wavegen/emulation.py reads them).
 #pragma once
 #include <ucontext.h>
-#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <functional>
+#include <vector>
+#ifdef WG_EMU_CHECK     // (the plain emulation compiles without these headers: faster)
+#include <algorithm>
+#include <cstdio>
 #include <limits>
-#include <pthread.h>
 #include <string>
 #include <tuple>
 #include <type_traits>
 #include <unordered_map>
-#include <vector>
+#endif
 
 #if defined(__SANITIZE_ADDRESS__)
+#include <pthread.h>
 #include <sanitizer/common_interface_defs.h>
 #define WG_EMU_ASAN 1
 #endif
