@@ -50,11 +50,7 @@ extern "C" const char* counter_names() {
   static const std::string names = wg_emu::counter_names();
   return names.c_str();
 }
-extern "C" void counters(double* out) {
-  const double* c = &wg_emu::counters.global[0][0];
-  std::copy(c, c + sizeof(wg_emu::Counters) / sizeof(double), out);
-  wg_emu::counters = wg_emu::Counters();
-}
+extern "C" void counters(double* out) { wg_emu::take_counters(out); }
 '''
 PLANTS = {
     1: "global load outside the tensor given to in: element 192 of 192 "

@@ -187,6 +187,13 @@ inline std::string counter_names() {
   return names + "blocks";
 }
 
+// Copies the counters, in counter_names()'s order, into `out` and clears them.
+inline void take_counters(double* out) {
+  const double* c = &counters.global[0][0];     // Counters holds doubles only
+  std::copy(c, c + sizeof(Counters) / sizeof(double), out);
+  counters = Counters();
+}
+
 inline void tally_block(size_t threads) {
   std::sort(log.begin(), log.end(), [](const Access& a, const Access& b) {
     return std::tie(a.space, a.store, a.warp, a.site, a.occurrence, a.lane) <
