@@ -1,12 +1,15 @@
 """Large launches: the launch arithmetic of every family for 10^5 planes and for a kernel
 of 2^31 + 1 outputs, from programs built for those layouts (no tensor is allocated), and
 the 64-bit thread index the kernels compute it with."""
+import ctypes
 import math
+import random
 
 import pytest
 
 import wavegen
 from wavegen import nn, render
+from wavegen.backends import host
 from wavegen.plan import from_json
 from wavegen.program import BLOCK, MAX_BLOCKS, MAX_THREADS, Launch
 
@@ -72,10 +75,11 @@ def test_more_than_2_to_the_31_outputs_in_one_launch():
     (wavegen.Spec("dwt1d", "haar", 1, "periodization"),
      "const wg_int tid = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;"),
     (wavegen.Spec("dtcwt2d", levels=2, biort="near_sym_b", qshift="qshift_b"),
-     "const wg_int b = blockIdx.x;")], ids=["flat", "tiled"])
+     "wg_divmod(blockIdx.x, tiles_c, row_tile)")], ids=["flat", "tiled"])
 def test_kernels_index_in_64_bits(spec, index):
     """The grid position is widened before any product (wg_int is long long): a flat index
-    past 2^31, or a tiled block's plane, does not wrap."""
+    past 2^31, or a tiled block's plane, does not wrap; it is split by wg_divmod
+    (test_divmod_on_both_sides_of_32_bits)."""
     source = render.render(from_json(spec.json), "cuda")
     assert "typedef long long wg_int;" in source
     assert source.count(index) == len(from_json(spec.json).library_kernels)
@@ -85,3 +89,29 @@ def test_a_launch_past_the_grid_limit_is_refused():
     with pytest.raises(ValueError, match="exceeds CUDA's limits"):
         _launches(wavegen.Spec("dwt1d", "haar", 1, "periodization"),
                   (1, 1, 2 * BLOCK * (MAX_BLOCKS + 1)))
+
+
+def test_divmod_on_both_sides_of_32_bits(tmp_path):
+    """wg_divmod (index.h.j2), which every kernel splits its grid position with, takes 32
+    bits only where both operands fit: compiled on the host and compared with Python's
+    // and % at and around 2^31 and 2^32, and on random 63-bit values."""
+    source = tmp_path / "divmod.cpp"
+    source.write_text("#define WG_FN static inline\n" +
+                      render._environment().get_template("index.h.j2").render(storage="float", acc="float") +
+                      'extern "C" long long divmod(long long a, long long b, long long* q) '
+                      "{ return wg_divmod(a, b, *q); }\n")
+    library = tmp_path / "divmod.so"
+    host.compile_library("cpu", "plain", source, library)
+    divmod = ctypes.CDLL(str(library)).divmod
+    divmod.argtypes = [ctypes.c_longlong, ctypes.c_longlong, ctypes.POINTER(ctypes.c_longlong)]
+    divmod.restype = ctypes.c_longlong
+    seed = random.randrange(2**32)
+    print("seed", seed)
+    rng = random.Random(seed)
+    edges = [1, 2, 3, 2**31 - 1, 2**31, 2**31 + 1, 2**32 - 1, 2**32, 2**32 + 1, 2**33 + 7]
+    pairs = [(a, b) for a in [0] + edges for b in edges]
+    pairs += [(rng.randrange(2**63), rng.randrange(1, 2**rng.randrange(1, 63)))
+              for _ in range(1000)]
+    for a, b in pairs:
+        q = ctypes.c_longlong()
+        assert (divmod(a, b, ctypes.byref(q)), q.value) == (a % b, a // b), (a, b)
