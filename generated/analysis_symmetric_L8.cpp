@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // analysis_symmetric_L8: wg_analysis_h_taps, wg_analysis_w_taps
 // target cpu; float32: stored as float, summed in float
-// source key 60a75fd721d69869de68b5d903c2dc24d39c2c02cc7d080e9a9a2f36d0dbc439 (a kernel's JSON: its cache entry's meta.json)
+// source key dd2cceca11288b177e6d0aacde23fd3f3527a645a205b14646fee4ec2a97dcb2 (a kernel's JSON: its cache entry's meta.json)
 // CPU shell: OpenMP over lines (axis w) or planes and rows (axis h). Every pass works on the
 // extended window of a line, extended samples [offset, offset + W) with W = 2K + L - 2:
 // analysis reads it (halo samples through wg_ext_<mode>), the adjoint writes g over it and
@@ -22,6 +22,19 @@ WG_FN wg_int wg_mod(wg_int a, wg_int b) {
   if (a >= 0 && a < b) return a;
   const wg_int r = a % b;
   return r < 0 ? r + b : r;
+}
+
+// a % b, with q = a / b, for a >= 0 and b > 0: in 32 bits whenever both fit, as they do in
+// every launch of fewer than 2^32 threads. A 64-bit division is a subroutine of ~70
+// instructions on the GPU, more than a db4 pass's multiply-adds (SASS, sm_90).
+WG_FN wg_int wg_divmod(wg_int a, wg_int b, wg_int& q) {
+  if (((a | b) >> 32) == 0) {
+    const unsigned int ua = (unsigned int)a, ub = (unsigned int)b, uq = ua / ub;
+    q = uq;
+    return ua - uq * ub;
+  }
+  q = a / b;
+  return a - q * b;
 }
 // Boundary extension (symmetric): sample n of the extended signal is
 // sum_t w[t] * x[idx[t]] over the returned number of terms.

@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dtcwt2d_near_sym_a-qshift_a_symmetric_J2: wg_dtcwt_analysis_biort, wg_dtcwt_analysis_qshift, wg_dtcwt_adjoint_biort, wg_dtcwt_adjoint_qshift
 // target cuda; float32: stored as float, summed in float
-// source key 1fbef4ad512160a987289acfe415566d9a04ca783fcc53cad7fd877a6b3c05ae (a kernel's JSON: its cache entry's meta.json)
+// source key 5cc73bf13aa6e45e7661f588b5ba471942e671b2ba3eb3dff4fc9bbffbb54acd (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell of the DTCWT levels. Analysis: a block owns a tile of quads; it filters the
 // rows of every line (row filter, phase) into shared memory, then each thread filters its
 // quad's columns from the tile, applies q2c and writes the bands in their final layout.
@@ -27,6 +27,19 @@ WG_FN wg_int wg_mod(wg_int a, wg_int b) {
   if (a >= 0 && a < b) return a;
   const wg_int r = a % b;
   return r < 0 ? r + b : r;
+}
+
+// a % b, with q = a / b, for a >= 0 and b > 0: in 32 bits whenever both fit, as they do in
+// every launch of fewer than 2^32 threads. A 64-bit division is a subroutine of ~70
+// instructions on the GPU, more than a db4 pass's multiply-adds (SASS, sm_90).
+WG_FN wg_int wg_divmod(wg_int a, wg_int b, wg_int& q) {
+  if (((a | b) >> 32) == 0) {
+    const unsigned int ua = (unsigned int)a, ub = (unsigned int)b, uq = ua / ub;
+    q = uq;
+    return ua - uq * ub;
+  }
+  q = a / b;
+  return a - q * b;
 }
 
 // Stored sample at extended index e: the symmetric (or, with zero set, zero) extension of
@@ -56,11 +69,11 @@ extern "C" __global__ void wg_dtcwt_analysis_biort_f32(WG_GLOBAL(const float) x,
   // Lines filtered down the rows; extended column w at [w % A][w / A].
   WG_SHARED(T, tile, [4][8][2][36]);
   const wg_int tiles_c = (Cq + 31) / 32, tiles_r = (Rq + 7) / 8;
-  const wg_int b = blockIdx.x;
-  const wg_int c0 = (b % tiles_c) * 32, r0 = (b / tiles_c % tiles_r) * 8;
-  const wg_int p = b / (tiles_c * tiles_r);
+  wg_int row_tile, p, batch;   // row_tile counts over every plane
+  const wg_int c0 = wg_divmod(blockIdx.x, tiles_c, row_tile) * 32;
+  const wg_int r0 = wg_divmod(row_tile, tiles_r, p) * 8, ch = wg_divmod(p, Cch, batch);
   const wg_int Npr = 2 * Rq, Npc = 2 * Cq;
-  const auto xp = x + (p / Cch) * x_n + (p % Cch) * x_c;
+  const auto xp = x + batch * x_n + ch * x_c;
   for (int idx = threadIdx.x; idx < 2272; idx += blockDim.x) {
     const int w = idx % 71, tr = idx / 71 % 8, line = idx / 568;
     const wg_int r = r0 + tr;
@@ -130,7 +143,7 @@ extern "C" __global__ void wg_dtcwt_analysis_biort_f32(WG_GLOBAL(const float) x,
   }
   __syncthreads();
   const int tr = threadIdx.x / 32, tc = threadIdx.x % 32;
-  const wg_int r = r0 + tr, c = c0 + tc, n = p / Cch, ch = p % Cch;
+  const wg_int r = r0 + tr, c = c0 + tc;
   if (r >= Rq || c >= Cq) return;
   const T s2 = (T)0.7071067811865475244;
   {   // product lo (rows) x lo (columns): quad a b / c d
@@ -139,7 +152,7 @@ extern "C" __global__ void wg_dtcwt_analysis_biort_f32(WG_GLOBAL(const float) x,
     q[1] = (T)(-0.05) * tile[0][tr][1][tc + 1] + (T)(0.25) * tile[0][tr][0][tc + 2] + (T)(0.6) * tile[0][tr][1][tc + 2] + (T)(0.25) * tile[0][tr][0][tc + 3] + (T)(-0.05) * tile[0][tr][1][tc + 3];
     q[2] = (T)(-0.05) * tile[1][tr][0][tc + 1] + (T)(0.25) * tile[1][tr][1][tc + 1] + (T)(0.6) * tile[1][tr][0][tc + 2] + (T)(0.25) * tile[1][tr][1][tc + 2] + (T)(-0.05) * tile[1][tr][0][tc + 3];
     q[3] = (T)(-0.05) * tile[1][tr][1][tc + 1] + (T)(0.25) * tile[1][tr][0][tc + 2] + (T)(0.6) * tile[1][tr][1][tc + 2] + (T)(0.25) * tile[1][tr][0][tc + 3] + (T)(-0.05) * tile[1][tr][1][tc + 3];
-    const auto dst = lo + n * lo_n + ch * lo_c + 2 * r * lo_sr + 2 * c;
+    const auto dst = lo + batch * lo_n + ch * lo_c + 2 * r * lo_sr + 2 * c;
     dst[0] = q[0]; dst[1] = q[1]; dst[lo_sr] = q[2]; dst[lo_sr + 1] = q[3];
   }
   {   // product hi (rows) x lo (columns): quad a b / c d
@@ -148,8 +161,8 @@ extern "C" __global__ void wg_dtcwt_analysis_biort_f32(WG_GLOBAL(const float) x,
     q[1] = (T)(-0.05) * tile[2][tr][1][tc + 1] + (T)(0.25) * tile[2][tr][0][tc + 2] + (T)(0.6) * tile[2][tr][1][tc + 2] + (T)(0.25) * tile[2][tr][0][tc + 3] + (T)(-0.05) * tile[2][tr][1][tc + 3];
     q[2] = (T)(-0.05) * tile[3][tr][0][tc + 1] + (T)(0.25) * tile[3][tr][1][tc + 1] + (T)(0.6) * tile[3][tr][0][tc + 2] + (T)(0.25) * tile[3][tr][1][tc + 2] + (T)(-0.05) * tile[3][tr][0][tc + 3];
     q[3] = (T)(-0.05) * tile[3][tr][1][tc + 1] + (T)(0.25) * tile[3][tr][0][tc + 2] + (T)(0.6) * tile[3][tr][1][tc + 2] + (T)(0.25) * tile[3][tr][0][tc + 3] + (T)(-0.05) * tile[3][tr][1][tc + 3];
-    const auto z0 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 0 * b_o;
-    const auto z1 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 5 * b_o;
+    const auto z0 = band + batch * b_n + ch * b_c + r * b_r + c * b_w + 0 * b_o;
+    const auto z1 = band + batch * b_n + ch * b_c + r * b_r + c * b_w + 5 * b_o;
     const T re0 = (q[0] - q[3]) * s2, im0 = (q[1] + q[2]) * s2;
     const T re1 = (q[0] + q[3]) * s2, im1 = (q[1] - q[2]) * s2;
             z0[0] = re0; z0[0 + b_ri] = im0;
@@ -162,8 +175,8 @@ extern "C" __global__ void wg_dtcwt_analysis_biort_f32(WG_GLOBAL(const float) x,
     q[1] = (T)(0.010714285714285713) * tile[0][tr][0][tc + 1] + (T)(-0.05357142857142857) * tile[0][tr][1][tc + 1] + (T)(-0.26071428571428573) * tile[0][tr][0][tc + 2] + (T)(0.6071428571428571) * tile[0][tr][1][tc + 2] + (T)(-0.26071428571428573) * tile[0][tr][0][tc + 3] + (T)(-0.05357142857142857) * tile[0][tr][1][tc + 3] + (T)(0.010714285714285713) * tile[0][tr][0][tc + 4];
     q[2] = (T)(0.010714285714285713) * tile[1][tr][1][tc + 0] + (T)(-0.05357142857142857) * tile[1][tr][0][tc + 1] + (T)(-0.26071428571428573) * tile[1][tr][1][tc + 1] + (T)(0.6071428571428571) * tile[1][tr][0][tc + 2] + (T)(-0.26071428571428573) * tile[1][tr][1][tc + 2] + (T)(-0.05357142857142857) * tile[1][tr][0][tc + 3] + (T)(0.010714285714285713) * tile[1][tr][1][tc + 3];
     q[3] = (T)(0.010714285714285713) * tile[1][tr][0][tc + 1] + (T)(-0.05357142857142857) * tile[1][tr][1][tc + 1] + (T)(-0.26071428571428573) * tile[1][tr][0][tc + 2] + (T)(0.6071428571428571) * tile[1][tr][1][tc + 2] + (T)(-0.26071428571428573) * tile[1][tr][0][tc + 3] + (T)(-0.05357142857142857) * tile[1][tr][1][tc + 3] + (T)(0.010714285714285713) * tile[1][tr][0][tc + 4];
-    const auto z0 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 2 * b_o;
-    const auto z1 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 3 * b_o;
+    const auto z0 = band + batch * b_n + ch * b_c + r * b_r + c * b_w + 2 * b_o;
+    const auto z1 = band + batch * b_n + ch * b_c + r * b_r + c * b_w + 3 * b_o;
     const T re0 = (q[0] - q[3]) * s2, im0 = (q[1] + q[2]) * s2;
     const T re1 = (q[0] + q[3]) * s2, im1 = (q[1] - q[2]) * s2;
             z0[0] = re0; z0[0 + b_ri] = im0;
@@ -176,8 +189,8 @@ extern "C" __global__ void wg_dtcwt_analysis_biort_f32(WG_GLOBAL(const float) x,
     q[1] = (T)(0.010714285714285713) * tile[2][tr][0][tc + 1] + (T)(-0.05357142857142857) * tile[2][tr][1][tc + 1] + (T)(-0.26071428571428573) * tile[2][tr][0][tc + 2] + (T)(0.6071428571428571) * tile[2][tr][1][tc + 2] + (T)(-0.26071428571428573) * tile[2][tr][0][tc + 3] + (T)(-0.05357142857142857) * tile[2][tr][1][tc + 3] + (T)(0.010714285714285713) * tile[2][tr][0][tc + 4];
     q[2] = (T)(0.010714285714285713) * tile[3][tr][1][tc + 0] + (T)(-0.05357142857142857) * tile[3][tr][0][tc + 1] + (T)(-0.26071428571428573) * tile[3][tr][1][tc + 1] + (T)(0.6071428571428571) * tile[3][tr][0][tc + 2] + (T)(-0.26071428571428573) * tile[3][tr][1][tc + 2] + (T)(-0.05357142857142857) * tile[3][tr][0][tc + 3] + (T)(0.010714285714285713) * tile[3][tr][1][tc + 3];
     q[3] = (T)(0.010714285714285713) * tile[3][tr][0][tc + 1] + (T)(-0.05357142857142857) * tile[3][tr][1][tc + 1] + (T)(-0.26071428571428573) * tile[3][tr][0][tc + 2] + (T)(0.6071428571428571) * tile[3][tr][1][tc + 2] + (T)(-0.26071428571428573) * tile[3][tr][0][tc + 3] + (T)(-0.05357142857142857) * tile[3][tr][1][tc + 3] + (T)(0.010714285714285713) * tile[3][tr][0][tc + 4];
-    const auto z0 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 1 * b_o;
-    const auto z1 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 4 * b_o;
+    const auto z0 = band + batch * b_n + ch * b_c + r * b_r + c * b_w + 1 * b_o;
+    const auto z1 = band + batch * b_n + ch * b_c + r * b_r + c * b_w + 4 * b_o;
     const T re0 = (q[0] - q[3]) * s2, im0 = (q[1] + q[2]) * s2;
     const T re1 = (q[0] + q[3]) * s2, im1 = (q[1] - q[2]) * s2;
             z0[0] = re0; z0[0 + b_ri] = im0;
@@ -197,11 +210,11 @@ extern "C" __global__ void wg_dtcwt_analysis_qshift_f32(WG_GLOBAL(const float) x
   // Lines filtered down the rows; extended column w at [w % A][w / A].
   WG_SHARED(T, tile, [4][8][4][36]);
   const wg_int tiles_c = (Cq + 31) / 32, tiles_r = (Rq + 7) / 8;
-  const wg_int b = blockIdx.x;
-  const wg_int c0 = (b % tiles_c) * 32, r0 = (b / tiles_c % tiles_r) * 8;
-  const wg_int p = b / (tiles_c * tiles_r);
+  wg_int row_tile, p, batch;   // row_tile counts over every plane
+  const wg_int c0 = wg_divmod(blockIdx.x, tiles_c, row_tile) * 32;
+  const wg_int r0 = wg_divmod(row_tile, tiles_r, p) * 8, ch = wg_divmod(p, Cch, batch);
   const wg_int Npr = 4 * Rq, Npc = 4 * Cq;
-  const auto xp = x + (p / Cch) * x_n + (p % Cch) * x_c;
+  const auto xp = x + batch * x_n + ch * x_c;
   for (int idx = threadIdx.x; idx < 4608; idx += blockDim.x) {
     const int w = idx % 144, tr = idx / 144 % 8, line = idx / 1152;
     const wg_int r = r0 + tr;
@@ -303,7 +316,7 @@ extern "C" __global__ void wg_dtcwt_analysis_qshift_f32(WG_GLOBAL(const float) x
   }
   __syncthreads();
   const int tr = threadIdx.x / 32, tc = threadIdx.x % 32;
-  const wg_int r = r0 + tr, c = c0 + tc, n = p / Cch, ch = p % Cch;
+  const wg_int r = r0 + tr, c = c0 + tc;
   if (r >= Rq || c >= Cq) return;
   const T s2 = (T)0.7071067811865475244;
   {   // product lo (rows) x lo (columns): quad a b / c d
@@ -312,7 +325,7 @@ extern "C" __global__ void wg_dtcwt_analysis_qshift_f32(WG_GLOBAL(const float) x
     q[1] = (T)(-0.006181881892116438) * tile[0][tr][1][tc + 0] + (T)(-0.0016896812725281543) * tile[0][tr][3][tc + 0] + (T)(-0.1002312195074762) * tile[0][tr][1][tc + 1] + (T)(0.0008736226952170968) * tile[0][tr][3][tc + 1] + (T)(0.5636557101270515) * tile[0][tr][1][tc + 2] + (T)(0.7666284677930372) * tile[0][tr][3][tc + 2] + (T)(0.26383956105893763) * tile[0][tr][1][tc + 3] + (T)(-0.10983605166597087) * tile[0][tr][3][tc + 3] + (T)(-0.013975370246888838) * tile[0][tr][1][tc + 4] + (T)(0.051130405283831656) * tile[0][tr][3][tc + 4];
     q[2] = (T)(0.051130405283831656) * tile[1][tr][0][tc + 0] + (T)(-0.013975370246888838) * tile[1][tr][2][tc + 0] + (T)(-0.10983605166597087) * tile[1][tr][0][tc + 1] + (T)(0.26383956105893763) * tile[1][tr][2][tc + 1] + (T)(0.7666284677930372) * tile[1][tr][0][tc + 2] + (T)(0.5636557101270515) * tile[1][tr][2][tc + 2] + (T)(0.0008736226952170968) * tile[1][tr][0][tc + 3] + (T)(-0.1002312195074762) * tile[1][tr][2][tc + 3] + (T)(-0.0016896812725281543) * tile[1][tr][0][tc + 4] + (T)(-0.006181881892116438) * tile[1][tr][2][tc + 4];
     q[3] = (T)(-0.006181881892116438) * tile[1][tr][1][tc + 0] + (T)(-0.0016896812725281543) * tile[1][tr][3][tc + 0] + (T)(-0.1002312195074762) * tile[1][tr][1][tc + 1] + (T)(0.0008736226952170968) * tile[1][tr][3][tc + 1] + (T)(0.5636557101270515) * tile[1][tr][1][tc + 2] + (T)(0.7666284677930372) * tile[1][tr][3][tc + 2] + (T)(0.26383956105893763) * tile[1][tr][1][tc + 3] + (T)(-0.10983605166597087) * tile[1][tr][3][tc + 3] + (T)(-0.013975370246888838) * tile[1][tr][1][tc + 4] + (T)(0.051130405283831656) * tile[1][tr][3][tc + 4];
-    const auto dst = lo + n * lo_n + ch * lo_c + 2 * r * lo_sr + 2 * c;
+    const auto dst = lo + batch * lo_n + ch * lo_c + 2 * r * lo_sr + 2 * c;
     dst[0] = q[0]; dst[1] = q[1]; dst[lo_sr] = q[2]; dst[lo_sr + 1] = q[3];
   }
   {   // product hi (rows) x lo (columns): quad a b / c d
@@ -321,8 +334,8 @@ extern "C" __global__ void wg_dtcwt_analysis_qshift_f32(WG_GLOBAL(const float) x
     q[1] = (T)(-0.006181881892116438) * tile[2][tr][1][tc + 0] + (T)(-0.0016896812725281543) * tile[2][tr][3][tc + 0] + (T)(-0.1002312195074762) * tile[2][tr][1][tc + 1] + (T)(0.0008736226952170968) * tile[2][tr][3][tc + 1] + (T)(0.5636557101270515) * tile[2][tr][1][tc + 2] + (T)(0.7666284677930372) * tile[2][tr][3][tc + 2] + (T)(0.26383956105893763) * tile[2][tr][1][tc + 3] + (T)(-0.10983605166597087) * tile[2][tr][3][tc + 3] + (T)(-0.013975370246888838) * tile[2][tr][1][tc + 4] + (T)(0.051130405283831656) * tile[2][tr][3][tc + 4];
     q[2] = (T)(0.051130405283831656) * tile[3][tr][0][tc + 0] + (T)(-0.013975370246888838) * tile[3][tr][2][tc + 0] + (T)(-0.10983605166597087) * tile[3][tr][0][tc + 1] + (T)(0.26383956105893763) * tile[3][tr][2][tc + 1] + (T)(0.7666284677930372) * tile[3][tr][0][tc + 2] + (T)(0.5636557101270515) * tile[3][tr][2][tc + 2] + (T)(0.0008736226952170968) * tile[3][tr][0][tc + 3] + (T)(-0.1002312195074762) * tile[3][tr][2][tc + 3] + (T)(-0.0016896812725281543) * tile[3][tr][0][tc + 4] + (T)(-0.006181881892116438) * tile[3][tr][2][tc + 4];
     q[3] = (T)(-0.006181881892116438) * tile[3][tr][1][tc + 0] + (T)(-0.0016896812725281543) * tile[3][tr][3][tc + 0] + (T)(-0.1002312195074762) * tile[3][tr][1][tc + 1] + (T)(0.0008736226952170968) * tile[3][tr][3][tc + 1] + (T)(0.5636557101270515) * tile[3][tr][1][tc + 2] + (T)(0.7666284677930372) * tile[3][tr][3][tc + 2] + (T)(0.26383956105893763) * tile[3][tr][1][tc + 3] + (T)(-0.10983605166597087) * tile[3][tr][3][tc + 3] + (T)(-0.013975370246888838) * tile[3][tr][1][tc + 4] + (T)(0.051130405283831656) * tile[3][tr][3][tc + 4];
-    const auto z0 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 0 * b_o;
-    const auto z1 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 5 * b_o;
+    const auto z0 = band + batch * b_n + ch * b_c + r * b_r + c * b_w + 0 * b_o;
+    const auto z1 = band + batch * b_n + ch * b_c + r * b_r + c * b_w + 5 * b_o;
     const T re0 = (q[0] - q[3]) * s2, im0 = (q[1] + q[2]) * s2;
     const T re1 = (q[0] + q[3]) * s2, im1 = (q[1] - q[2]) * s2;
             z0[0] = re0; z0[0 + b_ri] = im0;
@@ -335,8 +348,8 @@ extern "C" __global__ void wg_dtcwt_analysis_qshift_f32(WG_GLOBAL(const float) x
     q[1] = (T)(-0.006181881892116438) * tile[0][tr][0][tc + 0] + (T)(0.0016896812725281543) * tile[0][tr][2][tc + 0] + (T)(-0.1002312195074762) * tile[0][tr][0][tc + 1] + (T)(-0.0008736226952170968) * tile[0][tr][2][tc + 1] + (T)(0.5636557101270515) * tile[0][tr][0][tc + 2] + (T)(-0.7666284677930372) * tile[0][tr][2][tc + 2] + (T)(0.26383956105893763) * tile[0][tr][0][tc + 3] + (T)(0.10983605166597087) * tile[0][tr][2][tc + 3] + (T)(-0.013975370246888838) * tile[0][tr][0][tc + 4] + (T)(-0.051130405283831656) * tile[0][tr][2][tc + 4];
     q[2] = (T)(-0.051130405283831656) * tile[1][tr][1][tc + 0] + (T)(-0.013975370246888838) * tile[1][tr][3][tc + 0] + (T)(0.10983605166597087) * tile[1][tr][1][tc + 1] + (T)(0.26383956105893763) * tile[1][tr][3][tc + 1] + (T)(-0.7666284677930372) * tile[1][tr][1][tc + 2] + (T)(0.5636557101270515) * tile[1][tr][3][tc + 2] + (T)(-0.0008736226952170968) * tile[1][tr][1][tc + 3] + (T)(-0.1002312195074762) * tile[1][tr][3][tc + 3] + (T)(0.0016896812725281543) * tile[1][tr][1][tc + 4] + (T)(-0.006181881892116438) * tile[1][tr][3][tc + 4];
     q[3] = (T)(-0.006181881892116438) * tile[1][tr][0][tc + 0] + (T)(0.0016896812725281543) * tile[1][tr][2][tc + 0] + (T)(-0.1002312195074762) * tile[1][tr][0][tc + 1] + (T)(-0.0008736226952170968) * tile[1][tr][2][tc + 1] + (T)(0.5636557101270515) * tile[1][tr][0][tc + 2] + (T)(-0.7666284677930372) * tile[1][tr][2][tc + 2] + (T)(0.26383956105893763) * tile[1][tr][0][tc + 3] + (T)(0.10983605166597087) * tile[1][tr][2][tc + 3] + (T)(-0.013975370246888838) * tile[1][tr][0][tc + 4] + (T)(-0.051130405283831656) * tile[1][tr][2][tc + 4];
-    const auto z0 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 2 * b_o;
-    const auto z1 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 3 * b_o;
+    const auto z0 = band + batch * b_n + ch * b_c + r * b_r + c * b_w + 2 * b_o;
+    const auto z1 = band + batch * b_n + ch * b_c + r * b_r + c * b_w + 3 * b_o;
     const T re0 = (q[0] - q[3]) * s2, im0 = (q[1] + q[2]) * s2;
     const T re1 = (q[0] + q[3]) * s2, im1 = (q[1] - q[2]) * s2;
             z0[0] = re0; z0[0 + b_ri] = im0;
@@ -349,8 +362,8 @@ extern "C" __global__ void wg_dtcwt_analysis_qshift_f32(WG_GLOBAL(const float) x
     q[1] = (T)(-0.006181881892116438) * tile[2][tr][0][tc + 0] + (T)(0.0016896812725281543) * tile[2][tr][2][tc + 0] + (T)(-0.1002312195074762) * tile[2][tr][0][tc + 1] + (T)(-0.0008736226952170968) * tile[2][tr][2][tc + 1] + (T)(0.5636557101270515) * tile[2][tr][0][tc + 2] + (T)(-0.7666284677930372) * tile[2][tr][2][tc + 2] + (T)(0.26383956105893763) * tile[2][tr][0][tc + 3] + (T)(0.10983605166597087) * tile[2][tr][2][tc + 3] + (T)(-0.013975370246888838) * tile[2][tr][0][tc + 4] + (T)(-0.051130405283831656) * tile[2][tr][2][tc + 4];
     q[2] = (T)(-0.051130405283831656) * tile[3][tr][1][tc + 0] + (T)(-0.013975370246888838) * tile[3][tr][3][tc + 0] + (T)(0.10983605166597087) * tile[3][tr][1][tc + 1] + (T)(0.26383956105893763) * tile[3][tr][3][tc + 1] + (T)(-0.7666284677930372) * tile[3][tr][1][tc + 2] + (T)(0.5636557101270515) * tile[3][tr][3][tc + 2] + (T)(-0.0008736226952170968) * tile[3][tr][1][tc + 3] + (T)(-0.1002312195074762) * tile[3][tr][3][tc + 3] + (T)(0.0016896812725281543) * tile[3][tr][1][tc + 4] + (T)(-0.006181881892116438) * tile[3][tr][3][tc + 4];
     q[3] = (T)(-0.006181881892116438) * tile[3][tr][0][tc + 0] + (T)(0.0016896812725281543) * tile[3][tr][2][tc + 0] + (T)(-0.1002312195074762) * tile[3][tr][0][tc + 1] + (T)(-0.0008736226952170968) * tile[3][tr][2][tc + 1] + (T)(0.5636557101270515) * tile[3][tr][0][tc + 2] + (T)(-0.7666284677930372) * tile[3][tr][2][tc + 2] + (T)(0.26383956105893763) * tile[3][tr][0][tc + 3] + (T)(0.10983605166597087) * tile[3][tr][2][tc + 3] + (T)(-0.013975370246888838) * tile[3][tr][0][tc + 4] + (T)(-0.051130405283831656) * tile[3][tr][2][tc + 4];
-    const auto z0 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 1 * b_o;
-    const auto z1 = band + n * b_n + ch * b_c + r * b_r + c * b_w + 4 * b_o;
+    const auto z0 = band + batch * b_n + ch * b_c + r * b_r + c * b_w + 1 * b_o;
+    const auto z1 = band + batch * b_n + ch * b_c + r * b_r + c * b_w + 4 * b_o;
     const T re0 = (q[0] - q[3]) * s2, im0 = (q[1] + q[2]) * s2;
     const T re1 = (q[0] + q[3]) * s2, im1 = (q[1] - q[2]) * s2;
             z0[0] = re0; z0[0 + b_ri] = im0;
@@ -358,14 +371,16 @@ extern "C" __global__ void wg_dtcwt_analysis_qshift_f32(WG_GLOBAL(const float) x
 
   }
 }
-__constant__ float wg_dtcwt_adjoint_biort_lo0_tap[] = { -0.05, 0.25, 0.6, 0.25, -0.05 };
-__constant__ int wg_dtcwt_adjoint_biort_lo0_row[] = { -2, -1, 0, 1, 2 };
-__constant__ float wg_dtcwt_adjoint_biort_lo1_tap[] = { -0.05, 0.25, 0.6, 0.25, -0.05 };
-__constant__ int wg_dtcwt_adjoint_biort_lo1_row[] = { -1, 0, 1, 2, 3 };
-__constant__ float wg_dtcwt_adjoint_biort_hi0_tap[] = { 0.010714285714285713, -0.05357142857142857, -0.26071428571428573, 0.6071428571428571, -0.26071428571428573, -0.05357142857142857, 0.010714285714285713 };
-__constant__ int wg_dtcwt_adjoint_biort_hi0_row[] = { -3, -2, -1, 0, 1, 2, 3 };
-__constant__ float wg_dtcwt_adjoint_biort_hi1_tap[] = { 0.010714285714285713, -0.05357142857142857, -0.26071428571428573, 0.6071428571428571, -0.26071428571428573, -0.05357142857142857, 0.010714285714285713 };
-__constant__ int wg_dtcwt_adjoint_biort_hi1_row[] = { -2, -1, 0, 1, 2, 3, 4 };
+// lo: both phases' taps, by the residue of their row mod 2 (from starts[residue])
+__constant__ float wg_dtcwt_adjoint_biort_lo_tap[] = { -0.05, 0.6, -0.05, 0.25, 0.25, 0.25, 0.25, -0.05, 0.6, -0.05 };
+__constant__ int wg_dtcwt_adjoint_biort_lo_row[] = { -2, 0, 2, 0, 2, -1, 1, -1, 1, 3 };
+__constant__ int wg_dtcwt_adjoint_biort_lo_phase[] = { 0, 0, 0, 1, 1, 0, 0, 1, 1, 1 };
+__constant__ int wg_dtcwt_adjoint_biort_lo_start[] = { 0, 5, 10 };
+// hi: both phases' taps, by the residue of their row mod 2 (from starts[residue])
+__constant__ float wg_dtcwt_adjoint_biort_hi_tap[] = { -0.05357142857142857, 0.6071428571428571, -0.05357142857142857, 0.010714285714285713, -0.26071428571428573, -0.26071428571428573, 0.010714285714285713, 0.010714285714285713, -0.26071428571428573, -0.26071428571428573, 0.010714285714285713, -0.05357142857142857, 0.6071428571428571, -0.05357142857142857 };
+__constant__ int wg_dtcwt_adjoint_biort_hi_row[] = { -2, 0, 2, -2, 0, 2, 4, -3, -1, 1, 3, -1, 1, 3 };
+__constant__ int wg_dtcwt_adjoint_biort_hi_phase[] = { 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1 };
+__constant__ int wg_dtcwt_adjoint_biort_hi_start[] = { 0, 7, 14 };
 
 extern "C" __global__ void wg_dtcwt_adjoint_biort_f32(WG_GLOBAL(float) x, wg_int x_n, wg_int x_c, wg_int x_sr, wg_int R, wg_int W,
     wg_int lead_r, wg_int lead_c, WG_GLOBAL(const float) lo, wg_int lo_n, wg_int lo_c, wg_int lo_sr,
@@ -377,9 +392,9 @@ extern "C" __global__ void wg_dtcwt_adjoint_biort_f32(WG_GLOBAL(float) x, wg_int
   typedef float S;   // tensors are stored in S, sums accumulate in T
   WG_SHARED(T, tile, [4][20][32]);   // lines gathered along the columns
   const wg_int tiles_c = (W + 31) / 32, tiles_r = (R + 31) / 32;
-  const wg_int b = blockIdx.x;
-  const wg_int c0 = (b % tiles_c) * 32, n0 = (b / tiles_c % tiles_r) * 32;
-  const wg_int p = b / (tiles_c * tiles_r);
+  wg_int row_tile, p, batch;   // row_tile counts over every plane
+  const wg_int c0 = wg_divmod(blockIdx.x, tiles_c, row_tile) * 32;
+  const wg_int n0 = wg_divmod(row_tile, tiles_r, p) * 32, ch = wg_divmod(p, Cch, batch);
   const wg_int n1 = n0 + 32 < R ? n0 + 32 : R;
   const wg_int Npr = 2 * Rq, Npc = 2 * Cq;
   // Extended indices run over [first, last); the identity run [lead, lead + N) reads stored
@@ -390,8 +405,8 @@ extern "C" __global__ void wg_dtcwt_adjoint_biort_f32(WG_GLOBAL(float) x, wg_int
   const wg_int reach_r = 11 + (lead_r > Npr - R - lead_r ? lead_r : Npr - R - lead_r),
                reach_c = 11 + (lead_c > Npc - W - lead_c ? lead_c : Npc - W - lead_c);
   const T s2 = (T)0.7071067811865475244;
-  const auto lp = lo + (p / Cch) * lo_n + (p % Cch) * lo_c;
-  const auto bp = band + (p / Cch) * b_n + (p % Cch) * b_c;
+  const auto lp = lo + batch * lo_n + ch * lo_c;
+  const auto bp = band + batch * b_n + ch * b_c;
   // Quad q (a b / c d) of a band pair at (r, c): c2q of orientations o0, o1.
   auto band_quad = [&](int o0, int o1, int q, wg_int r, wg_int c) -> T {
     const auto z0 = bp + o0 * b_o + r * b_r + c * b_w;
@@ -400,146 +415,98 @@ extern "C" __global__ void wg_dtcwt_adjoint_biort_f32(WG_GLOBAL(float) x, wg_int
             : q == 2 ? T(z0[b_ri]) - T(z1[b_ri]) : T(z1[0]) - T(z0[0])) * s2;
   };
   // Line (f, phase) at quad row r and extended column ec: every product's quads on that
-  // line through the transposed column filters (A is a power of two: & tests divisibility).
-  // The tap loops stay rolled: the tables sit in constant memory, and unrolling them made
-  // NVRTC take about 30 s per library.
+  // line through the transposed column filters. Only the taps whose row has ec's residue
+  // mod A (a power of two: & takes it) meet a quad column, so a thread runs those alone and
+  // the lanes of a warp (adjacent columns, every residue) run about as many each. The tap
+  // loops stay rolled: the tables sit in constant memory, and unrolling them made NVRTC
+  // take about 30 s per library.
   auto columns = [&](int line, wg_int r, wg_int ec) -> T {
     T h = 0;
+    const int residue = (int)(ec & 1);
     switch (line) {
       case 0:   // lo, phase 0
         #pragma unroll 1
-        for (int j = 0; j < 5; ++j) {   // x lo, phase 0
-          const wg_int tc = ec - wg_dtcwt_adjoint_biort_lo0_row[j];
-          if ((tc & 1) == 0 && tc >= 0 && tc < 2 * Cq)
-            h += wg_dtcwt_adjoint_biort_lo0_tap[j] * lp[(2 * r + 0) * lo_sr + 2 * (tc / 2) + 0];
+        for (int j = wg_dtcwt_adjoint_biort_lo_start[residue]; j < wg_dtcwt_adjoint_biort_lo_start[residue + 1]; ++j) {   // x lo
+          const wg_int tc = ec - wg_dtcwt_adjoint_biort_lo_row[j];
+          const int pc = wg_dtcwt_adjoint_biort_lo_phase[j];
+          if (tc >= 0 && tc < 2 * Cq)
+            h += wg_dtcwt_adjoint_biort_lo_tap[j] * lp[(2 * r + 0) * lo_sr + 2 * (tc / 2) + pc];
         }
         #pragma unroll 1
-        for (int j = 0; j < 5; ++j) {   // x lo, phase 1
-          const wg_int tc = ec - wg_dtcwt_adjoint_biort_lo1_row[j];
-          if ((tc & 1) == 0 && tc >= 0 && tc < 2 * Cq)
-            h += wg_dtcwt_adjoint_biort_lo1_tap[j] * lp[(2 * r + 0) * lo_sr + 2 * (tc / 2) + 1];
-        }
-        #pragma unroll 1
-        for (int j = 0; j < 7; ++j) {   // x hi, phase 0
-          const wg_int tc = ec - wg_dtcwt_adjoint_biort_hi0_row[j];
-          if ((tc & 1) == 0 && tc >= 0 && tc < 2 * Cq)
-            h += wg_dtcwt_adjoint_biort_hi0_tap[j] * band_quad(2, 3, 0, r, tc / 2);
-        }
-        #pragma unroll 1
-        for (int j = 0; j < 7; ++j) {   // x hi, phase 1
-          const wg_int tc = ec - wg_dtcwt_adjoint_biort_hi1_row[j];
-          if ((tc & 1) == 0 && tc >= 0 && tc < 2 * Cq)
-            h += wg_dtcwt_adjoint_biort_hi1_tap[j] * band_quad(2, 3, 1, r, tc / 2);
+        for (int j = wg_dtcwt_adjoint_biort_hi_start[residue]; j < wg_dtcwt_adjoint_biort_hi_start[residue + 1]; ++j) {   // x hi
+          const wg_int tc = ec - wg_dtcwt_adjoint_biort_hi_row[j];
+          const int pc = wg_dtcwt_adjoint_biort_hi_phase[j];
+          if (tc >= 0 && tc < 2 * Cq)
+            h += wg_dtcwt_adjoint_biort_hi_tap[j] * band_quad(2, 3, 0 + pc, r, tc / 2);
         }
         break;
       case 1:   // lo, phase 1
         #pragma unroll 1
-        for (int j = 0; j < 5; ++j) {   // x lo, phase 0
-          const wg_int tc = ec - wg_dtcwt_adjoint_biort_lo0_row[j];
-          if ((tc & 1) == 0 && tc >= 0 && tc < 2 * Cq)
-            h += wg_dtcwt_adjoint_biort_lo0_tap[j] * lp[(2 * r + 1) * lo_sr + 2 * (tc / 2) + 0];
+        for (int j = wg_dtcwt_adjoint_biort_lo_start[residue]; j < wg_dtcwt_adjoint_biort_lo_start[residue + 1]; ++j) {   // x lo
+          const wg_int tc = ec - wg_dtcwt_adjoint_biort_lo_row[j];
+          const int pc = wg_dtcwt_adjoint_biort_lo_phase[j];
+          if (tc >= 0 && tc < 2 * Cq)
+            h += wg_dtcwt_adjoint_biort_lo_tap[j] * lp[(2 * r + 1) * lo_sr + 2 * (tc / 2) + pc];
         }
         #pragma unroll 1
-        for (int j = 0; j < 5; ++j) {   // x lo, phase 1
-          const wg_int tc = ec - wg_dtcwt_adjoint_biort_lo1_row[j];
-          if ((tc & 1) == 0 && tc >= 0 && tc < 2 * Cq)
-            h += wg_dtcwt_adjoint_biort_lo1_tap[j] * lp[(2 * r + 1) * lo_sr + 2 * (tc / 2) + 1];
-        }
-        #pragma unroll 1
-        for (int j = 0; j < 7; ++j) {   // x hi, phase 0
-          const wg_int tc = ec - wg_dtcwt_adjoint_biort_hi0_row[j];
-          if ((tc & 1) == 0 && tc >= 0 && tc < 2 * Cq)
-            h += wg_dtcwt_adjoint_biort_hi0_tap[j] * band_quad(2, 3, 2, r, tc / 2);
-        }
-        #pragma unroll 1
-        for (int j = 0; j < 7; ++j) {   // x hi, phase 1
-          const wg_int tc = ec - wg_dtcwt_adjoint_biort_hi1_row[j];
-          if ((tc & 1) == 0 && tc >= 0 && tc < 2 * Cq)
-            h += wg_dtcwt_adjoint_biort_hi1_tap[j] * band_quad(2, 3, 3, r, tc / 2);
+        for (int j = wg_dtcwt_adjoint_biort_hi_start[residue]; j < wg_dtcwt_adjoint_biort_hi_start[residue + 1]; ++j) {   // x hi
+          const wg_int tc = ec - wg_dtcwt_adjoint_biort_hi_row[j];
+          const int pc = wg_dtcwt_adjoint_biort_hi_phase[j];
+          if (tc >= 0 && tc < 2 * Cq)
+            h += wg_dtcwt_adjoint_biort_hi_tap[j] * band_quad(2, 3, 2 + pc, r, tc / 2);
         }
         break;
       case 2:   // hi, phase 0
         #pragma unroll 1
-        for (int j = 0; j < 5; ++j) {   // x lo, phase 0
-          const wg_int tc = ec - wg_dtcwt_adjoint_biort_lo0_row[j];
-          if ((tc & 1) == 0 && tc >= 0 && tc < 2 * Cq)
-            h += wg_dtcwt_adjoint_biort_lo0_tap[j] * band_quad(0, 5, 0, r, tc / 2);
+        for (int j = wg_dtcwt_adjoint_biort_lo_start[residue]; j < wg_dtcwt_adjoint_biort_lo_start[residue + 1]; ++j) {   // x lo
+          const wg_int tc = ec - wg_dtcwt_adjoint_biort_lo_row[j];
+          const int pc = wg_dtcwt_adjoint_biort_lo_phase[j];
+          if (tc >= 0 && tc < 2 * Cq)
+            h += wg_dtcwt_adjoint_biort_lo_tap[j] * band_quad(0, 5, 0 + pc, r, tc / 2);
         }
         #pragma unroll 1
-        for (int j = 0; j < 5; ++j) {   // x lo, phase 1
-          const wg_int tc = ec - wg_dtcwt_adjoint_biort_lo1_row[j];
-          if ((tc & 1) == 0 && tc >= 0 && tc < 2 * Cq)
-            h += wg_dtcwt_adjoint_biort_lo1_tap[j] * band_quad(0, 5, 1, r, tc / 2);
-        }
-        #pragma unroll 1
-        for (int j = 0; j < 7; ++j) {   // x hi, phase 0
-          const wg_int tc = ec - wg_dtcwt_adjoint_biort_hi0_row[j];
-          if ((tc & 1) == 0 && tc >= 0 && tc < 2 * Cq)
-            h += wg_dtcwt_adjoint_biort_hi0_tap[j] * band_quad(1, 4, 0, r, tc / 2);
-        }
-        #pragma unroll 1
-        for (int j = 0; j < 7; ++j) {   // x hi, phase 1
-          const wg_int tc = ec - wg_dtcwt_adjoint_biort_hi1_row[j];
-          if ((tc & 1) == 0 && tc >= 0 && tc < 2 * Cq)
-            h += wg_dtcwt_adjoint_biort_hi1_tap[j] * band_quad(1, 4, 1, r, tc / 2);
+        for (int j = wg_dtcwt_adjoint_biort_hi_start[residue]; j < wg_dtcwt_adjoint_biort_hi_start[residue + 1]; ++j) {   // x hi
+          const wg_int tc = ec - wg_dtcwt_adjoint_biort_hi_row[j];
+          const int pc = wg_dtcwt_adjoint_biort_hi_phase[j];
+          if (tc >= 0 && tc < 2 * Cq)
+            h += wg_dtcwt_adjoint_biort_hi_tap[j] * band_quad(1, 4, 0 + pc, r, tc / 2);
         }
         break;
       case 3:   // hi, phase 1
         #pragma unroll 1
-        for (int j = 0; j < 5; ++j) {   // x lo, phase 0
-          const wg_int tc = ec - wg_dtcwt_adjoint_biort_lo0_row[j];
-          if ((tc & 1) == 0 && tc >= 0 && tc < 2 * Cq)
-            h += wg_dtcwt_adjoint_biort_lo0_tap[j] * band_quad(0, 5, 2, r, tc / 2);
+        for (int j = wg_dtcwt_adjoint_biort_lo_start[residue]; j < wg_dtcwt_adjoint_biort_lo_start[residue + 1]; ++j) {   // x lo
+          const wg_int tc = ec - wg_dtcwt_adjoint_biort_lo_row[j];
+          const int pc = wg_dtcwt_adjoint_biort_lo_phase[j];
+          if (tc >= 0 && tc < 2 * Cq)
+            h += wg_dtcwt_adjoint_biort_lo_tap[j] * band_quad(0, 5, 2 + pc, r, tc / 2);
         }
         #pragma unroll 1
-        for (int j = 0; j < 5; ++j) {   // x lo, phase 1
-          const wg_int tc = ec - wg_dtcwt_adjoint_biort_lo1_row[j];
-          if ((tc & 1) == 0 && tc >= 0 && tc < 2 * Cq)
-            h += wg_dtcwt_adjoint_biort_lo1_tap[j] * band_quad(0, 5, 3, r, tc / 2);
-        }
-        #pragma unroll 1
-        for (int j = 0; j < 7; ++j) {   // x hi, phase 0
-          const wg_int tc = ec - wg_dtcwt_adjoint_biort_hi0_row[j];
-          if ((tc & 1) == 0 && tc >= 0 && tc < 2 * Cq)
-            h += wg_dtcwt_adjoint_biort_hi0_tap[j] * band_quad(1, 4, 2, r, tc / 2);
-        }
-        #pragma unroll 1
-        for (int j = 0; j < 7; ++j) {   // x hi, phase 1
-          const wg_int tc = ec - wg_dtcwt_adjoint_biort_hi1_row[j];
-          if ((tc & 1) == 0 && tc >= 0 && tc < 2 * Cq)
-            h += wg_dtcwt_adjoint_biort_hi1_tap[j] * band_quad(1, 4, 3, r, tc / 2);
+        for (int j = wg_dtcwt_adjoint_biort_hi_start[residue]; j < wg_dtcwt_adjoint_biort_hi_start[residue + 1]; ++j) {   // x hi
+          const wg_int tc = ec - wg_dtcwt_adjoint_biort_hi_row[j];
+          const int pc = wg_dtcwt_adjoint_biort_hi_phase[j];
+          if (tc >= 0 && tc < 2 * Cq)
+            h += wg_dtcwt_adjoint_biort_hi_tap[j] * band_quad(1, 4, 2 + pc, r, tc / 2);
         }
         break;
     }
     return h;
   };
   // Extended row er, tile column w: every line through the transposed row filters, from
-  // the shared quad rows rlo .. rlo + nr.
+  // the shared quad rows rlo .. rlo + nr (the taps of er's residue only, as in columns).
   auto rows = [&](wg_int er, int w, wg_int rlo, wg_int nr) -> T {
     T v = 0;
+    const int residue = (int)(er & 1);
     #pragma unroll 1
-    for (int i = 0; i < 5; ++i) {   // lo, phase 0
-      const wg_int tr = er - wg_dtcwt_adjoint_biort_lo0_row[i] - 2 * rlo;
-      if ((tr & 1) == 0 && tr >= 0 && tr < 2 * nr)
-        v += wg_dtcwt_adjoint_biort_lo0_tap[i] * tile[0][tr / 2][w];
+    for (int i = wg_dtcwt_adjoint_biort_lo_start[residue]; i < wg_dtcwt_adjoint_biort_lo_start[residue + 1]; ++i) {   // lo
+      const wg_int tr = er - wg_dtcwt_adjoint_biort_lo_row[i] - 2 * rlo;
+      if (tr >= 0 && tr < 2 * nr)
+        v += wg_dtcwt_adjoint_biort_lo_tap[i] * tile[0 + wg_dtcwt_adjoint_biort_lo_phase[i]][tr / 2][w];
     }
     #pragma unroll 1
-    for (int i = 0; i < 5; ++i) {   // lo, phase 1
-      const wg_int tr = er - wg_dtcwt_adjoint_biort_lo1_row[i] - 2 * rlo;
-      if ((tr & 1) == 0 && tr >= 0 && tr < 2 * nr)
-        v += wg_dtcwt_adjoint_biort_lo1_tap[i] * tile[1][tr / 2][w];
-    }
-    #pragma unroll 1
-    for (int i = 0; i < 7; ++i) {   // hi, phase 0
-      const wg_int tr = er - wg_dtcwt_adjoint_biort_hi0_row[i] - 2 * rlo;
-      if ((tr & 1) == 0 && tr >= 0 && tr < 2 * nr)
-        v += wg_dtcwt_adjoint_biort_hi0_tap[i] * tile[2][tr / 2][w];
-    }
-    #pragma unroll 1
-    for (int i = 0; i < 7; ++i) {   // hi, phase 1
-      const wg_int tr = er - wg_dtcwt_adjoint_biort_hi1_row[i] - 2 * rlo;
-      if ((tr & 1) == 0 && tr >= 0 && tr < 2 * nr)
-        v += wg_dtcwt_adjoint_biort_hi1_tap[i] * tile[3][tr / 2][w];
+    for (int i = wg_dtcwt_adjoint_biort_hi_start[residue]; i < wg_dtcwt_adjoint_biort_hi_start[residue + 1]; ++i) {   // hi
+      const wg_int tr = er - wg_dtcwt_adjoint_biort_hi_row[i] - 2 * rlo;
+      if (tr >= 0 && tr < 2 * nr)
+        v += wg_dtcwt_adjoint_biort_hi_tap[i] * tile[2 + wg_dtcwt_adjoint_biort_hi_phase[i]][tr / 2][w];
     }
     return v;
   };
@@ -559,9 +526,11 @@ extern "C" __global__ void wg_dtcwt_adjoint_biort_f32(WG_GLOBAL(float) x, wg_int
       const wg_int rlo = lowest > 0 ? (lowest + 1) / 2 : 0;
       const wg_int nr = ((e - 1 - first) / 2 + 1 < Rq ? (e - 1 - first) / 2 + 1 : Rq) - rlo;
       __syncthreads();   // the previous chunk's readers are done
-      for (wg_int idx = threadIdx.x; idx < 128 * nr; idx += blockDim.x) {
-        const int w = idx % 32, line = idx / (32 * nr);
-        const wg_int rr = idx / 32 % nr, c = c0 + w;
+      // The chunk holds at most 2560 elements: int arithmetic.
+      for (int idx = threadIdx.x; idx < 128 * (int)nr; idx += blockDim.x) {
+        const int w = idx % 32, line = idx / (32 * (int)nr);
+        const int rr = idx / 32 % (int)nr;
+        const wg_int c = c0 + w;
         // Column c reads extended column c + lead_c and, near an end, every extended column
         // outside the identity run that folds onto it (halo index h).
         const wg_int before = lead_c - first, halo = c < reach_c || c >= W - reach_c ?
@@ -586,17 +555,19 @@ extern "C" __global__ void wg_dtcwt_adjoint_biort_f32(WG_GLOBAL(float) x, wg_int
   }
   for (int i = 0; i < 4; ++i) {
     const wg_int n = n0 + tr + 8 * i;
-    if (n < n1 && c0 + tc < W) x[(p / Cch) * x_n + (p % Cch) * x_c + n * x_sr + c0 + tc] = acc[i];
+    if (n < n1 && c0 + tc < W) x[batch * x_n + ch * x_c + n * x_sr + c0 + tc] = acc[i];
   }
 }
-__constant__ float wg_dtcwt_adjoint_qshift_lo0_tap[] = { 0.051130405283831656, -0.013975370246888838, -0.10983605166597087, 0.26383956105893763, 0.7666284677930372, 0.5636557101270515, 0.0008736226952170968, -0.1002312195074762, -0.0016896812725281543, -0.006181881892116438 };
-__constant__ int wg_dtcwt_adjoint_qshift_lo0_row[] = { -8, -6, -4, -2, 0, 2, 4, 6, 8, 10 };
-__constant__ float wg_dtcwt_adjoint_qshift_lo1_tap[] = { -0.006181881892116438, -0.0016896812725281543, -0.1002312195074762, 0.0008736226952170968, 0.5636557101270515, 0.7666284677930372, 0.26383956105893763, -0.10983605166597087, -0.013975370246888838, 0.051130405283831656 };
-__constant__ int wg_dtcwt_adjoint_qshift_lo1_row[] = { -7, -5, -3, -1, 1, 3, 5, 7, 9, 11 };
-__constant__ float wg_dtcwt_adjoint_qshift_hi0_tap[] = { -0.051130405283831656, -0.013975370246888838, 0.10983605166597087, 0.26383956105893763, -0.7666284677930372, 0.5636557101270515, -0.0008736226952170968, -0.1002312195074762, 0.0016896812725281543, -0.006181881892116438 };
-__constant__ int wg_dtcwt_adjoint_qshift_hi0_row[] = { -7, -5, -3, -1, 1, 3, 5, 7, 9, 11 };
-__constant__ float wg_dtcwt_adjoint_qshift_hi1_tap[] = { -0.006181881892116438, 0.0016896812725281543, -0.1002312195074762, -0.0008736226952170968, 0.5636557101270515, -0.7666284677930372, 0.26383956105893763, 0.10983605166597087, -0.013975370246888838, -0.051130405283831656 };
-__constant__ int wg_dtcwt_adjoint_qshift_hi1_row[] = { -8, -6, -4, -2, 0, 2, 4, 6, 8, 10 };
+// lo: both phases' taps, by the residue of their row mod 4 (from starts[residue])
+__constant__ float wg_dtcwt_adjoint_qshift_lo_tap[] = { 0.051130405283831656, -0.10983605166597087, 0.7666284677930372, 0.0008736226952170968, -0.0016896812725281543, -0.006181881892116438, -0.1002312195074762, 0.5636557101270515, 0.26383956105893763, -0.013975370246888838, -0.013975370246888838, 0.26383956105893763, 0.5636557101270515, -0.1002312195074762, -0.006181881892116438, -0.0016896812725281543, 0.0008736226952170968, 0.7666284677930372, -0.10983605166597087, 0.051130405283831656 };
+__constant__ int wg_dtcwt_adjoint_qshift_lo_row[] = { -8, -4, 0, 4, 8, -7, -3, 1, 5, 9, -6, -2, 2, 6, 10, -5, -1, 3, 7, 11 };
+__constant__ int wg_dtcwt_adjoint_qshift_lo_phase[] = { 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1 };
+__constant__ int wg_dtcwt_adjoint_qshift_lo_start[] = { 0, 5, 10, 15, 20 };
+// hi: both phases' taps, by the residue of their row mod 4 (from starts[residue])
+__constant__ float wg_dtcwt_adjoint_qshift_hi_tap[] = { -0.006181881892116438, -0.1002312195074762, 0.5636557101270515, 0.26383956105893763, -0.013975370246888838, -0.051130405283831656, 0.10983605166597087, -0.7666284677930372, -0.0008736226952170968, 0.0016896812725281543, 0.0016896812725281543, -0.0008736226952170968, -0.7666284677930372, 0.10983605166597087, -0.051130405283831656, -0.013975370246888838, 0.26383956105893763, 0.5636557101270515, -0.1002312195074762, -0.006181881892116438 };
+__constant__ int wg_dtcwt_adjoint_qshift_hi_row[] = { -8, -4, 0, 4, 8, -7, -3, 1, 5, 9, -6, -2, 2, 6, 10, -5, -1, 3, 7, 11 };
+__constant__ int wg_dtcwt_adjoint_qshift_hi_phase[] = { 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0 };
+__constant__ int wg_dtcwt_adjoint_qshift_hi_start[] = { 0, 5, 10, 15, 20 };
 
 extern "C" __global__ void wg_dtcwt_adjoint_qshift_f32(WG_GLOBAL(float) x, wg_int x_n, wg_int x_c, wg_int x_sr, wg_int R, wg_int W,
     wg_int lead_r, wg_int lead_c, WG_GLOBAL(const float) lo, wg_int lo_n, wg_int lo_c, wg_int lo_sr,
@@ -608,9 +579,9 @@ extern "C" __global__ void wg_dtcwt_adjoint_qshift_f32(WG_GLOBAL(float) x, wg_in
   typedef float S;   // tensors are stored in S, sums accumulate in T
   WG_SHARED(T, tile, [4][13][32]);   // lines gathered along the columns
   const wg_int tiles_c = (W + 31) / 32, tiles_r = (R + 31) / 32;
-  const wg_int b = blockIdx.x;
-  const wg_int c0 = (b % tiles_c) * 32, n0 = (b / tiles_c % tiles_r) * 32;
-  const wg_int p = b / (tiles_c * tiles_r);
+  wg_int row_tile, p, batch;   // row_tile counts over every plane
+  const wg_int c0 = wg_divmod(blockIdx.x, tiles_c, row_tile) * 32;
+  const wg_int n0 = wg_divmod(row_tile, tiles_r, p) * 32, ch = wg_divmod(p, Cch, batch);
   const wg_int n1 = n0 + 32 < R ? n0 + 32 : R;
   const wg_int Npr = 4 * Rq, Npc = 4 * Cq;
   // Extended indices run over [first, last); the identity run [lead, lead + N) reads stored
@@ -621,8 +592,8 @@ extern "C" __global__ void wg_dtcwt_adjoint_qshift_f32(WG_GLOBAL(float) x, wg_in
   const wg_int reach_r = 24 + (lead_r > Npr - R - lead_r ? lead_r : Npr - R - lead_r),
                reach_c = 24 + (lead_c > Npc - W - lead_c ? lead_c : Npc - W - lead_c);
   const T s2 = (T)0.7071067811865475244;
-  const auto lp = lo + (p / Cch) * lo_n + (p % Cch) * lo_c;
-  const auto bp = band + (p / Cch) * b_n + (p % Cch) * b_c;
+  const auto lp = lo + batch * lo_n + ch * lo_c;
+  const auto bp = band + batch * b_n + ch * b_c;
   // Quad q (a b / c d) of a band pair at (r, c): c2q of orientations o0, o1.
   auto band_quad = [&](int o0, int o1, int q, wg_int r, wg_int c) -> T {
     const auto z0 = bp + o0 * b_o + r * b_r + c * b_w;
@@ -631,146 +602,98 @@ extern "C" __global__ void wg_dtcwt_adjoint_qshift_f32(WG_GLOBAL(float) x, wg_in
             : q == 2 ? T(z0[b_ri]) - T(z1[b_ri]) : T(z1[0]) - T(z0[0])) * s2;
   };
   // Line (f, phase) at quad row r and extended column ec: every product's quads on that
-  // line through the transposed column filters (A is a power of two: & tests divisibility).
-  // The tap loops stay rolled: the tables sit in constant memory, and unrolling them made
-  // NVRTC take about 30 s per library.
+  // line through the transposed column filters. Only the taps whose row has ec's residue
+  // mod A (a power of two: & takes it) meet a quad column, so a thread runs those alone and
+  // the lanes of a warp (adjacent columns, every residue) run about as many each. The tap
+  // loops stay rolled: the tables sit in constant memory, and unrolling them made NVRTC
+  // take about 30 s per library.
   auto columns = [&](int line, wg_int r, wg_int ec) -> T {
     T h = 0;
+    const int residue = (int)(ec & 3);
     switch (line) {
       case 0:   // lo, phase 0
         #pragma unroll 1
-        for (int j = 0; j < 10; ++j) {   // x lo, phase 0
-          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_lo0_row[j];
-          if ((tc & 3) == 0 && tc >= 0 && tc < 4 * Cq)
-            h += wg_dtcwt_adjoint_qshift_lo0_tap[j] * lp[(2 * r + 0) * lo_sr + 2 * (tc / 4) + 0];
+        for (int j = wg_dtcwt_adjoint_qshift_lo_start[residue]; j < wg_dtcwt_adjoint_qshift_lo_start[residue + 1]; ++j) {   // x lo
+          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_lo_row[j];
+          const int pc = wg_dtcwt_adjoint_qshift_lo_phase[j];
+          if (tc >= 0 && tc < 4 * Cq)
+            h += wg_dtcwt_adjoint_qshift_lo_tap[j] * lp[(2 * r + 0) * lo_sr + 2 * (tc / 4) + pc];
         }
         #pragma unroll 1
-        for (int j = 0; j < 10; ++j) {   // x lo, phase 1
-          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_lo1_row[j];
-          if ((tc & 3) == 0 && tc >= 0 && tc < 4 * Cq)
-            h += wg_dtcwt_adjoint_qshift_lo1_tap[j] * lp[(2 * r + 0) * lo_sr + 2 * (tc / 4) + 1];
-        }
-        #pragma unroll 1
-        for (int j = 0; j < 10; ++j) {   // x hi, phase 0
-          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_hi0_row[j];
-          if ((tc & 3) == 0 && tc >= 0 && tc < 4 * Cq)
-            h += wg_dtcwt_adjoint_qshift_hi0_tap[j] * band_quad(2, 3, 0, r, tc / 4);
-        }
-        #pragma unroll 1
-        for (int j = 0; j < 10; ++j) {   // x hi, phase 1
-          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_hi1_row[j];
-          if ((tc & 3) == 0 && tc >= 0 && tc < 4 * Cq)
-            h += wg_dtcwt_adjoint_qshift_hi1_tap[j] * band_quad(2, 3, 1, r, tc / 4);
+        for (int j = wg_dtcwt_adjoint_qshift_hi_start[residue]; j < wg_dtcwt_adjoint_qshift_hi_start[residue + 1]; ++j) {   // x hi
+          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_hi_row[j];
+          const int pc = wg_dtcwt_adjoint_qshift_hi_phase[j];
+          if (tc >= 0 && tc < 4 * Cq)
+            h += wg_dtcwt_adjoint_qshift_hi_tap[j] * band_quad(2, 3, 0 + pc, r, tc / 4);
         }
         break;
       case 1:   // lo, phase 1
         #pragma unroll 1
-        for (int j = 0; j < 10; ++j) {   // x lo, phase 0
-          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_lo0_row[j];
-          if ((tc & 3) == 0 && tc >= 0 && tc < 4 * Cq)
-            h += wg_dtcwt_adjoint_qshift_lo0_tap[j] * lp[(2 * r + 1) * lo_sr + 2 * (tc / 4) + 0];
+        for (int j = wg_dtcwt_adjoint_qshift_lo_start[residue]; j < wg_dtcwt_adjoint_qshift_lo_start[residue + 1]; ++j) {   // x lo
+          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_lo_row[j];
+          const int pc = wg_dtcwt_adjoint_qshift_lo_phase[j];
+          if (tc >= 0 && tc < 4 * Cq)
+            h += wg_dtcwt_adjoint_qshift_lo_tap[j] * lp[(2 * r + 1) * lo_sr + 2 * (tc / 4) + pc];
         }
         #pragma unroll 1
-        for (int j = 0; j < 10; ++j) {   // x lo, phase 1
-          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_lo1_row[j];
-          if ((tc & 3) == 0 && tc >= 0 && tc < 4 * Cq)
-            h += wg_dtcwt_adjoint_qshift_lo1_tap[j] * lp[(2 * r + 1) * lo_sr + 2 * (tc / 4) + 1];
-        }
-        #pragma unroll 1
-        for (int j = 0; j < 10; ++j) {   // x hi, phase 0
-          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_hi0_row[j];
-          if ((tc & 3) == 0 && tc >= 0 && tc < 4 * Cq)
-            h += wg_dtcwt_adjoint_qshift_hi0_tap[j] * band_quad(2, 3, 2, r, tc / 4);
-        }
-        #pragma unroll 1
-        for (int j = 0; j < 10; ++j) {   // x hi, phase 1
-          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_hi1_row[j];
-          if ((tc & 3) == 0 && tc >= 0 && tc < 4 * Cq)
-            h += wg_dtcwt_adjoint_qshift_hi1_tap[j] * band_quad(2, 3, 3, r, tc / 4);
+        for (int j = wg_dtcwt_adjoint_qshift_hi_start[residue]; j < wg_dtcwt_adjoint_qshift_hi_start[residue + 1]; ++j) {   // x hi
+          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_hi_row[j];
+          const int pc = wg_dtcwt_adjoint_qshift_hi_phase[j];
+          if (tc >= 0 && tc < 4 * Cq)
+            h += wg_dtcwt_adjoint_qshift_hi_tap[j] * band_quad(2, 3, 2 + pc, r, tc / 4);
         }
         break;
       case 2:   // hi, phase 0
         #pragma unroll 1
-        for (int j = 0; j < 10; ++j) {   // x lo, phase 0
-          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_lo0_row[j];
-          if ((tc & 3) == 0 && tc >= 0 && tc < 4 * Cq)
-            h += wg_dtcwt_adjoint_qshift_lo0_tap[j] * band_quad(0, 5, 0, r, tc / 4);
+        for (int j = wg_dtcwt_adjoint_qshift_lo_start[residue]; j < wg_dtcwt_adjoint_qshift_lo_start[residue + 1]; ++j) {   // x lo
+          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_lo_row[j];
+          const int pc = wg_dtcwt_adjoint_qshift_lo_phase[j];
+          if (tc >= 0 && tc < 4 * Cq)
+            h += wg_dtcwt_adjoint_qshift_lo_tap[j] * band_quad(0, 5, 0 + pc, r, tc / 4);
         }
         #pragma unroll 1
-        for (int j = 0; j < 10; ++j) {   // x lo, phase 1
-          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_lo1_row[j];
-          if ((tc & 3) == 0 && tc >= 0 && tc < 4 * Cq)
-            h += wg_dtcwt_adjoint_qshift_lo1_tap[j] * band_quad(0, 5, 1, r, tc / 4);
-        }
-        #pragma unroll 1
-        for (int j = 0; j < 10; ++j) {   // x hi, phase 0
-          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_hi0_row[j];
-          if ((tc & 3) == 0 && tc >= 0 && tc < 4 * Cq)
-            h += wg_dtcwt_adjoint_qshift_hi0_tap[j] * band_quad(1, 4, 0, r, tc / 4);
-        }
-        #pragma unroll 1
-        for (int j = 0; j < 10; ++j) {   // x hi, phase 1
-          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_hi1_row[j];
-          if ((tc & 3) == 0 && tc >= 0 && tc < 4 * Cq)
-            h += wg_dtcwt_adjoint_qshift_hi1_tap[j] * band_quad(1, 4, 1, r, tc / 4);
+        for (int j = wg_dtcwt_adjoint_qshift_hi_start[residue]; j < wg_dtcwt_adjoint_qshift_hi_start[residue + 1]; ++j) {   // x hi
+          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_hi_row[j];
+          const int pc = wg_dtcwt_adjoint_qshift_hi_phase[j];
+          if (tc >= 0 && tc < 4 * Cq)
+            h += wg_dtcwt_adjoint_qshift_hi_tap[j] * band_quad(1, 4, 0 + pc, r, tc / 4);
         }
         break;
       case 3:   // hi, phase 1
         #pragma unroll 1
-        for (int j = 0; j < 10; ++j) {   // x lo, phase 0
-          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_lo0_row[j];
-          if ((tc & 3) == 0 && tc >= 0 && tc < 4 * Cq)
-            h += wg_dtcwt_adjoint_qshift_lo0_tap[j] * band_quad(0, 5, 2, r, tc / 4);
+        for (int j = wg_dtcwt_adjoint_qshift_lo_start[residue]; j < wg_dtcwt_adjoint_qshift_lo_start[residue + 1]; ++j) {   // x lo
+          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_lo_row[j];
+          const int pc = wg_dtcwt_adjoint_qshift_lo_phase[j];
+          if (tc >= 0 && tc < 4 * Cq)
+            h += wg_dtcwt_adjoint_qshift_lo_tap[j] * band_quad(0, 5, 2 + pc, r, tc / 4);
         }
         #pragma unroll 1
-        for (int j = 0; j < 10; ++j) {   // x lo, phase 1
-          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_lo1_row[j];
-          if ((tc & 3) == 0 && tc >= 0 && tc < 4 * Cq)
-            h += wg_dtcwt_adjoint_qshift_lo1_tap[j] * band_quad(0, 5, 3, r, tc / 4);
-        }
-        #pragma unroll 1
-        for (int j = 0; j < 10; ++j) {   // x hi, phase 0
-          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_hi0_row[j];
-          if ((tc & 3) == 0 && tc >= 0 && tc < 4 * Cq)
-            h += wg_dtcwt_adjoint_qshift_hi0_tap[j] * band_quad(1, 4, 2, r, tc / 4);
-        }
-        #pragma unroll 1
-        for (int j = 0; j < 10; ++j) {   // x hi, phase 1
-          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_hi1_row[j];
-          if ((tc & 3) == 0 && tc >= 0 && tc < 4 * Cq)
-            h += wg_dtcwt_adjoint_qshift_hi1_tap[j] * band_quad(1, 4, 3, r, tc / 4);
+        for (int j = wg_dtcwt_adjoint_qshift_hi_start[residue]; j < wg_dtcwt_adjoint_qshift_hi_start[residue + 1]; ++j) {   // x hi
+          const wg_int tc = ec - wg_dtcwt_adjoint_qshift_hi_row[j];
+          const int pc = wg_dtcwt_adjoint_qshift_hi_phase[j];
+          if (tc >= 0 && tc < 4 * Cq)
+            h += wg_dtcwt_adjoint_qshift_hi_tap[j] * band_quad(1, 4, 2 + pc, r, tc / 4);
         }
         break;
     }
     return h;
   };
   // Extended row er, tile column w: every line through the transposed row filters, from
-  // the shared quad rows rlo .. rlo + nr.
+  // the shared quad rows rlo .. rlo + nr (the taps of er's residue only, as in columns).
   auto rows = [&](wg_int er, int w, wg_int rlo, wg_int nr) -> T {
     T v = 0;
+    const int residue = (int)(er & 3);
     #pragma unroll 1
-    for (int i = 0; i < 10; ++i) {   // lo, phase 0
-      const wg_int tr = er - wg_dtcwt_adjoint_qshift_lo0_row[i] - 4 * rlo;
-      if ((tr & 3) == 0 && tr >= 0 && tr < 4 * nr)
-        v += wg_dtcwt_adjoint_qshift_lo0_tap[i] * tile[0][tr / 4][w];
+    for (int i = wg_dtcwt_adjoint_qshift_lo_start[residue]; i < wg_dtcwt_adjoint_qshift_lo_start[residue + 1]; ++i) {   // lo
+      const wg_int tr = er - wg_dtcwt_adjoint_qshift_lo_row[i] - 4 * rlo;
+      if (tr >= 0 && tr < 4 * nr)
+        v += wg_dtcwt_adjoint_qshift_lo_tap[i] * tile[0 + wg_dtcwt_adjoint_qshift_lo_phase[i]][tr / 4][w];
     }
     #pragma unroll 1
-    for (int i = 0; i < 10; ++i) {   // lo, phase 1
-      const wg_int tr = er - wg_dtcwt_adjoint_qshift_lo1_row[i] - 4 * rlo;
-      if ((tr & 3) == 0 && tr >= 0 && tr < 4 * nr)
-        v += wg_dtcwt_adjoint_qshift_lo1_tap[i] * tile[1][tr / 4][w];
-    }
-    #pragma unroll 1
-    for (int i = 0; i < 10; ++i) {   // hi, phase 0
-      const wg_int tr = er - wg_dtcwt_adjoint_qshift_hi0_row[i] - 4 * rlo;
-      if ((tr & 3) == 0 && tr >= 0 && tr < 4 * nr)
-        v += wg_dtcwt_adjoint_qshift_hi0_tap[i] * tile[2][tr / 4][w];
-    }
-    #pragma unroll 1
-    for (int i = 0; i < 10; ++i) {   // hi, phase 1
-      const wg_int tr = er - wg_dtcwt_adjoint_qshift_hi1_row[i] - 4 * rlo;
-      if ((tr & 3) == 0 && tr >= 0 && tr < 4 * nr)
-        v += wg_dtcwt_adjoint_qshift_hi1_tap[i] * tile[3][tr / 4][w];
+    for (int i = wg_dtcwt_adjoint_qshift_hi_start[residue]; i < wg_dtcwt_adjoint_qshift_hi_start[residue + 1]; ++i) {   // hi
+      const wg_int tr = er - wg_dtcwt_adjoint_qshift_hi_row[i] - 4 * rlo;
+      if (tr >= 0 && tr < 4 * nr)
+        v += wg_dtcwt_adjoint_qshift_hi_tap[i] * tile[2 + wg_dtcwt_adjoint_qshift_hi_phase[i]][tr / 4][w];
     }
     return v;
   };
@@ -790,9 +713,11 @@ extern "C" __global__ void wg_dtcwt_adjoint_qshift_f32(WG_GLOBAL(float) x, wg_in
       const wg_int rlo = lowest > 0 ? (lowest + 3) / 4 : 0;
       const wg_int nr = ((e - 1 - first) / 4 + 1 < Rq ? (e - 1 - first) / 4 + 1 : Rq) - rlo;
       __syncthreads();   // the previous chunk's readers are done
-      for (wg_int idx = threadIdx.x; idx < 128 * nr; idx += blockDim.x) {
-        const int w = idx % 32, line = idx / (32 * nr);
-        const wg_int rr = idx / 32 % nr, c = c0 + w;
+      // The chunk holds at most 1664 elements: int arithmetic.
+      for (int idx = threadIdx.x; idx < 128 * (int)nr; idx += blockDim.x) {
+        const int w = idx % 32, line = idx / (32 * (int)nr);
+        const int rr = idx / 32 % (int)nr;
+        const wg_int c = c0 + w;
         // Column c reads extended column c + lead_c and, near an end, every extended column
         // outside the identity run that folds onto it (halo index h).
         const wg_int before = lead_c - first, halo = c < reach_c || c >= W - reach_c ?
@@ -817,6 +742,6 @@ extern "C" __global__ void wg_dtcwt_adjoint_qshift_f32(WG_GLOBAL(float) x, wg_in
   }
   for (int i = 0; i < 4; ++i) {
     const wg_int n = n0 + tr + 8 * i;
-    if (n < n1 && c0 + tc < W) x[(p / Cch) * x_n + (p % Cch) * x_c + n * x_sr + c0 + tc] = acc[i];
+    if (n < n1 && c0 + tc < W) x[batch * x_n + ch * x_c + n * x_sr + c0 + tc] = acc[i];
   }
 }

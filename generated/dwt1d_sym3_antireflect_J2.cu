@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt1d_sym3_antireflect_J2: wg_analysis_w
 // target cuda; float32: stored as float, summed in float
-// source key f49cef2dcdd45b9d779a100951fe562816487ed7e9f7934b7c2cd5cef3ee4a9e (a kernel's JSON: its cache entry's meta.json)
+// source key 8ce7ff2bd4735135cf0d93eff9f1205f735d7948a7f9f7cf857b3be9a68d49a9 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
 // of planes fits a launch. A width pass's flat thread index runs over (plane, line,
 // sample), samples fastest; a height pass's blocks are tiles of outputs x lines.
@@ -23,6 +23,19 @@ WG_FN wg_int wg_mod(wg_int a, wg_int b) {
   if (a >= 0 && a < b) return a;
   const wg_int r = a % b;
   return r < 0 ? r + b : r;
+}
+
+// a % b, with q = a / b, for a >= 0 and b > 0: in 32 bits whenever both fit, as they do in
+// every launch of fewer than 2^32 threads. A 64-bit division is a subroutine of ~70
+// instructions on the GPU, more than a db4 pass's multiply-adds (SASS, sm_90).
+WG_FN wg_int wg_divmod(wg_int a, wg_int b, wg_int& q) {
+  if (((a | b) >> 32) == 0) {
+    const unsigned int ua = (unsigned int)a, ub = (unsigned int)b, uq = ua / ub;
+    q = uq;
+    return ua - uq * ub;
+  }
+  q = a / b;
+  return a - q * b;
 }
 // Boundary extension (antireflect): sample n of the extended signal is
 // sum_t w[t] * x[idx[t]] over the returned number of terms.
@@ -49,18 +62,28 @@ WG_FN T wg_analysis_w_xe(const Load& load, wg_int n, wg_int N) {
   for (int t = 0; t < terms; ++t) v += (T)w[t] * load(idx[t]);
   return v;
 }
-
-// Analysis at coefficient k of one line: lo/hi = sum_i taps[i] * xe[2k + offset + i].
+// Analysis at coefficient k of one line: lo/hi = sum_i taps[i] * xe[2k + offset + i]. A
+// window inside the signal reads it directly: all but the few coefficients near the ends,
+// whose warps alone run the extension.
 template <typename T, typename Load>
 WG_FN void wg_analysis_w_at(const Load& load, wg_int k, wg_int N, T& lo, T& hi) {
   const wg_int base = 2 * k + (-4);
   T l = 0, h = 0;
-  { const T v = wg_analysis_w_xe<T>(load, base + 0, N); l += (T)(0.3326705529509569) * v; h += (T)(0.035226291882100656) * v; }
-  { const T v = wg_analysis_w_xe<T>(load, base + 1, N); l += (T)(0.8068915093133388) * v; h += (T)(0.08544127388224149) * v; }
-  { const T v = wg_analysis_w_xe<T>(load, base + 2, N); l += (T)(0.4598775021193313) * v; h += (T)(-0.13501102001039084) * v; }
-  { const T v = wg_analysis_w_xe<T>(load, base + 3, N); l += (T)(-0.13501102001039084) * v; h += (T)(-0.4598775021193313) * v; }
-  { const T v = wg_analysis_w_xe<T>(load, base + 4, N); l += (T)(-0.08544127388224149) * v; h += (T)(0.8068915093133388) * v; }
-  { const T v = wg_analysis_w_xe<T>(load, base + 5, N); l += (T)(0.035226291882100656) * v; h += (T)(-0.3326705529509569) * v; }
+  if (base >= 0 && base + 6 <= N) {
+    { const T v = load(base + 0); l += (T)(0.3326705529509569) * v; h += (T)(0.035226291882100656) * v; }
+    { const T v = load(base + 1); l += (T)(0.8068915093133388) * v; h += (T)(0.08544127388224149) * v; }
+    { const T v = load(base + 2); l += (T)(0.4598775021193313) * v; h += (T)(-0.13501102001039084) * v; }
+    { const T v = load(base + 3); l += (T)(-0.13501102001039084) * v; h += (T)(-0.4598775021193313) * v; }
+    { const T v = load(base + 4); l += (T)(-0.08544127388224149) * v; h += (T)(0.8068915093133388) * v; }
+    { const T v = load(base + 5); l += (T)(0.035226291882100656) * v; h += (T)(-0.3326705529509569) * v; }
+  } else {
+    { const T v = wg_analysis_w_xe<T>(load, base + 0, N); l += (T)(0.3326705529509569) * v; h += (T)(0.035226291882100656) * v; }
+    { const T v = wg_analysis_w_xe<T>(load, base + 1, N); l += (T)(0.8068915093133388) * v; h += (T)(0.08544127388224149) * v; }
+    { const T v = wg_analysis_w_xe<T>(load, base + 2, N); l += (T)(0.4598775021193313) * v; h += (T)(-0.13501102001039084) * v; }
+    { const T v = wg_analysis_w_xe<T>(load, base + 3, N); l += (T)(-0.13501102001039084) * v; h += (T)(-0.4598775021193313) * v; }
+    { const T v = wg_analysis_w_xe<T>(load, base + 4, N); l += (T)(-0.08544127388224149) * v; h += (T)(0.8068915093133388) * v; }
+    { const T v = wg_analysis_w_xe<T>(load, base + 5, N); l += (T)(0.035226291882100656) * v; h += (T)(-0.3326705529509569) * v; }
+  }
   lo = l; hi = h;
 }
 
@@ -72,7 +95,8 @@ extern "C" __global__ void wg_analysis_w_f32(WG_GLOBAL(const float) in0, wg_int 
   const wg_int along = K;
   const wg_int tid = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;
   if (tid >= P * M * along) return;
-  const wg_int s = tid % along, m = (tid / along) % M, p = tid / (along * M);
+  wg_int line, p;
+  const wg_int s = wg_divmod(tid, along, line), m = wg_divmod(line, M, p);
   const auto x = in0 + p * in0_sp + m * in0_sr;
   auto load = [x, in0_sr](wg_int i) -> T { return x[i * 1]; };
   T lo, hi;

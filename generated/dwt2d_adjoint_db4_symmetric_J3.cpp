@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_adjoint_db4_symmetric_J3: wg_adjoint_h, wg_adjoint_w
 // target cpu; float32: stored as float, summed in float
-// source key fa31e7df032dccbedfeca9edb7bfe0473d8c4eedef2884ed388e34681d85d4d6 (a kernel's JSON: its cache entry's meta.json)
+// source key 7526c5d3b3ba20f2eb0e8d8aaca436be2b1b84f34c9d466f08229436bffe3ceb (a kernel's JSON: its cache entry's meta.json)
 // CPU shell: OpenMP over lines (axis w) or planes and rows (axis h). Every pass works on the
 // extended window of a line, extended samples [offset, offset + W) with W = 2K + L - 2:
 // analysis reads it (halo samples through wg_ext_<mode>), the adjoint writes g over it and
@@ -22,6 +22,19 @@ WG_FN wg_int wg_mod(wg_int a, wg_int b) {
   if (a >= 0 && a < b) return a;
   const wg_int r = a % b;
   return r < 0 ? r + b : r;
+}
+
+// a % b, with q = a / b, for a >= 0 and b > 0: in 32 bits whenever both fit, as they do in
+// every launch of fewer than 2^32 threads. A 64-bit division is a subroutine of ~70
+// instructions on the GPU, more than a db4 pass's multiply-adds (SASS, sm_90).
+WG_FN wg_int wg_divmod(wg_int a, wg_int b, wg_int& q) {
+  if (((a | b) >> 32) == 0) {
+    const unsigned int ua = (unsigned int)a, ub = (unsigned int)b, uq = ua / ub;
+    q = uq;
+    return ua - uq * ub;
+  }
+  q = a / b;
+  return a - q * b;
 }
 // Boundary extension (symmetric): sample n of the extended signal is
 // sum_t w[t] * x[idx[t]] over the returned number of terms.

@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_db4_symmetric_J3: wg_analysis_h, wg_analysis_w
 // target cuda; float32: stored as float, summed in float
-// source key c4e511d37881b35e6ad9cbd5d8080524f8e69d59cf3106e3d775c725b2c65e61 (a kernel's JSON: its cache entry's meta.json)
+// source key ab7f62cea0ce10f41eb170caafb22765f04c44d428f506b1ac4bdb065ec288ff (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
 // of planes fits a launch. A width pass's flat thread index runs over (plane, line,
 // sample), samples fastest; a height pass's blocks are tiles of outputs x lines.
@@ -23,6 +23,19 @@ WG_FN wg_int wg_mod(wg_int a, wg_int b) {
   if (a >= 0 && a < b) return a;
   const wg_int r = a % b;
   return r < 0 ? r + b : r;
+}
+
+// a % b, with q = a / b, for a >= 0 and b > 0: in 32 bits whenever both fit, as they do in
+// every launch of fewer than 2^32 threads. A 64-bit division is a subroutine of ~70
+// instructions on the GPU, more than a db4 pass's multiply-adds (SASS, sm_90).
+WG_FN wg_int wg_divmod(wg_int a, wg_int b, wg_int& q) {
+  if (((a | b) >> 32) == 0) {
+    const unsigned int ua = (unsigned int)a, ub = (unsigned int)b, uq = ua / ub;
+    q = uq;
+    return ua - uq * ub;
+  }
+  q = a / b;
+  return a - q * b;
 }
 // Boundary extension (symmetric): sample n of the extended signal is
 // sum_t w[t] * x[idx[t]] over the returned number of terms.
@@ -45,20 +58,32 @@ WG_FN T wg_analysis_h_xe(const Load& load, wg_int n, wg_int N) {
   for (int t = 0; t < terms; ++t) v += (T)w[t] * load(idx[t]);
   return v;
 }
-
-// Analysis at coefficient k of one line: lo/hi = sum_i taps[i] * xe[2k + offset + i].
+// Analysis at coefficient k of one line: lo/hi = sum_i taps[i] * xe[2k + offset + i]. A
+// window inside the signal reads it directly: all but the few coefficients near the ends,
+// whose warps alone run the extension.
 template <typename T, typename Load>
 WG_FN void wg_analysis_h_at(const Load& load, wg_int k, wg_int N, T& lo, T& hi) {
   const wg_int base = 2 * k + (-6);
   T l = 0, h = 0;
-  { const T v = wg_analysis_h_xe<T>(load, base + 0, N); l += (T)(0.2303778133088965) * v; h += (T)(-0.010597401785069032) * v; }
-  { const T v = wg_analysis_h_xe<T>(load, base + 1, N); l += (T)(0.7148465705529157) * v; h += (T)(-0.0328830116668852) * v; }
-  { const T v = wg_analysis_h_xe<T>(load, base + 2, N); l += (T)(0.6308807679298589) * v; h += (T)(0.030841381835560764) * v; }
-  { const T v = wg_analysis_h_xe<T>(load, base + 3, N); l += (T)(-0.027983769416859854) * v; h += (T)(0.18703481171909309) * v; }
-  { const T v = wg_analysis_h_xe<T>(load, base + 4, N); l += (T)(-0.18703481171909309) * v; h += (T)(-0.027983769416859854) * v; }
-  { const T v = wg_analysis_h_xe<T>(load, base + 5, N); l += (T)(0.030841381835560764) * v; h += (T)(-0.6308807679298589) * v; }
-  { const T v = wg_analysis_h_xe<T>(load, base + 6, N); l += (T)(0.0328830116668852) * v; h += (T)(0.7148465705529157) * v; }
-  { const T v = wg_analysis_h_xe<T>(load, base + 7, N); l += (T)(-0.010597401785069032) * v; h += (T)(-0.2303778133088965) * v; }
+  if (base >= 0 && base + 8 <= N) {
+    { const T v = load(base + 0); l += (T)(0.2303778133088965) * v; h += (T)(-0.010597401785069032) * v; }
+    { const T v = load(base + 1); l += (T)(0.7148465705529157) * v; h += (T)(-0.0328830116668852) * v; }
+    { const T v = load(base + 2); l += (T)(0.6308807679298589) * v; h += (T)(0.030841381835560764) * v; }
+    { const T v = load(base + 3); l += (T)(-0.027983769416859854) * v; h += (T)(0.18703481171909309) * v; }
+    { const T v = load(base + 4); l += (T)(-0.18703481171909309) * v; h += (T)(-0.027983769416859854) * v; }
+    { const T v = load(base + 5); l += (T)(0.030841381835560764) * v; h += (T)(-0.6308807679298589) * v; }
+    { const T v = load(base + 6); l += (T)(0.0328830116668852) * v; h += (T)(0.7148465705529157) * v; }
+    { const T v = load(base + 7); l += (T)(-0.010597401785069032) * v; h += (T)(-0.2303778133088965) * v; }
+  } else {
+    { const T v = wg_analysis_h_xe<T>(load, base + 0, N); l += (T)(0.2303778133088965) * v; h += (T)(-0.010597401785069032) * v; }
+    { const T v = wg_analysis_h_xe<T>(load, base + 1, N); l += (T)(0.7148465705529157) * v; h += (T)(-0.0328830116668852) * v; }
+    { const T v = wg_analysis_h_xe<T>(load, base + 2, N); l += (T)(0.6308807679298589) * v; h += (T)(0.030841381835560764) * v; }
+    { const T v = wg_analysis_h_xe<T>(load, base + 3, N); l += (T)(-0.027983769416859854) * v; h += (T)(0.18703481171909309) * v; }
+    { const T v = wg_analysis_h_xe<T>(load, base + 4, N); l += (T)(-0.18703481171909309) * v; h += (T)(-0.027983769416859854) * v; }
+    { const T v = wg_analysis_h_xe<T>(load, base + 5, N); l += (T)(0.030841381835560764) * v; h += (T)(-0.6308807679298589) * v; }
+    { const T v = wg_analysis_h_xe<T>(load, base + 6, N); l += (T)(0.0328830116668852) * v; h += (T)(0.7148465705529157) * v; }
+    { const T v = wg_analysis_h_xe<T>(load, base + 7, N); l += (T)(-0.010597401785069032) * v; h += (T)(-0.2303778133088965) * v; }
+  }
   lo = l; hi = h;
 }
 
@@ -71,20 +96,32 @@ WG_FN T wg_analysis_w_xe(const Load& load, wg_int n, wg_int N) {
   for (int t = 0; t < terms; ++t) v += (T)w[t] * load(idx[t]);
   return v;
 }
-
-// Analysis at coefficient k of one line: lo/hi = sum_i taps[i] * xe[2k + offset + i].
+// Analysis at coefficient k of one line: lo/hi = sum_i taps[i] * xe[2k + offset + i]. A
+// window inside the signal reads it directly: all but the few coefficients near the ends,
+// whose warps alone run the extension.
 template <typename T, typename Load>
 WG_FN void wg_analysis_w_at(const Load& load, wg_int k, wg_int N, T& lo, T& hi) {
   const wg_int base = 2 * k + (-6);
   T l = 0, h = 0;
-  { const T v = wg_analysis_w_xe<T>(load, base + 0, N); l += (T)(0.2303778133088965) * v; h += (T)(-0.010597401785069032) * v; }
-  { const T v = wg_analysis_w_xe<T>(load, base + 1, N); l += (T)(0.7148465705529157) * v; h += (T)(-0.0328830116668852) * v; }
-  { const T v = wg_analysis_w_xe<T>(load, base + 2, N); l += (T)(0.6308807679298589) * v; h += (T)(0.030841381835560764) * v; }
-  { const T v = wg_analysis_w_xe<T>(load, base + 3, N); l += (T)(-0.027983769416859854) * v; h += (T)(0.18703481171909309) * v; }
-  { const T v = wg_analysis_w_xe<T>(load, base + 4, N); l += (T)(-0.18703481171909309) * v; h += (T)(-0.027983769416859854) * v; }
-  { const T v = wg_analysis_w_xe<T>(load, base + 5, N); l += (T)(0.030841381835560764) * v; h += (T)(-0.6308807679298589) * v; }
-  { const T v = wg_analysis_w_xe<T>(load, base + 6, N); l += (T)(0.0328830116668852) * v; h += (T)(0.7148465705529157) * v; }
-  { const T v = wg_analysis_w_xe<T>(load, base + 7, N); l += (T)(-0.010597401785069032) * v; h += (T)(-0.2303778133088965) * v; }
+  if (base >= 0 && base + 8 <= N) {
+    { const T v = load(base + 0); l += (T)(0.2303778133088965) * v; h += (T)(-0.010597401785069032) * v; }
+    { const T v = load(base + 1); l += (T)(0.7148465705529157) * v; h += (T)(-0.0328830116668852) * v; }
+    { const T v = load(base + 2); l += (T)(0.6308807679298589) * v; h += (T)(0.030841381835560764) * v; }
+    { const T v = load(base + 3); l += (T)(-0.027983769416859854) * v; h += (T)(0.18703481171909309) * v; }
+    { const T v = load(base + 4); l += (T)(-0.18703481171909309) * v; h += (T)(-0.027983769416859854) * v; }
+    { const T v = load(base + 5); l += (T)(0.030841381835560764) * v; h += (T)(-0.6308807679298589) * v; }
+    { const T v = load(base + 6); l += (T)(0.0328830116668852) * v; h += (T)(0.7148465705529157) * v; }
+    { const T v = load(base + 7); l += (T)(-0.010597401785069032) * v; h += (T)(-0.2303778133088965) * v; }
+  } else {
+    { const T v = wg_analysis_w_xe<T>(load, base + 0, N); l += (T)(0.2303778133088965) * v; h += (T)(-0.010597401785069032) * v; }
+    { const T v = wg_analysis_w_xe<T>(load, base + 1, N); l += (T)(0.7148465705529157) * v; h += (T)(-0.0328830116668852) * v; }
+    { const T v = wg_analysis_w_xe<T>(load, base + 2, N); l += (T)(0.6308807679298589) * v; h += (T)(0.030841381835560764) * v; }
+    { const T v = wg_analysis_w_xe<T>(load, base + 3, N); l += (T)(-0.027983769416859854) * v; h += (T)(0.18703481171909309) * v; }
+    { const T v = wg_analysis_w_xe<T>(load, base + 4, N); l += (T)(-0.18703481171909309) * v; h += (T)(-0.027983769416859854) * v; }
+    { const T v = wg_analysis_w_xe<T>(load, base + 5, N); l += (T)(0.030841381835560764) * v; h += (T)(-0.6308807679298589) * v; }
+    { const T v = wg_analysis_w_xe<T>(load, base + 6, N); l += (T)(0.0328830116668852) * v; h += (T)(0.7148465705529157) * v; }
+    { const T v = wg_analysis_w_xe<T>(load, base + 7, N); l += (T)(-0.010597401785069032) * v; h += (T)(-0.2303778133088965) * v; }
+  }
   lo = l; hi = h;
 }
 
@@ -96,10 +133,9 @@ extern "C" __global__ void wg_analysis_h_f32(WG_GLOBAL(const float) in0, wg_int 
   const wg_int along = K;
   // A block takes 8 adjacent outputs of 32 adjacent lines (a warp's lanes: lines).
   const wg_int tiles_m = (M + 31) / 32, tiles_s = (along + 7) / 8;
-  const wg_int b = blockIdx.x;
-  const wg_int m = b % tiles_m * 32 + threadIdx.x % 32;
-  const wg_int s = b / tiles_m % tiles_s * 8 + threadIdx.x / 32;
-  const wg_int p = b / (tiles_m * tiles_s);
+  wg_int output_tile, p;   // output_tile counts over every plane
+  const wg_int m = wg_divmod(blockIdx.x, tiles_m, output_tile) * 32 + threadIdx.x % 32;
+  const wg_int s = wg_divmod(output_tile, tiles_s, p) * 8 + threadIdx.x / 32;
   if (m >= M || s >= along) return;
   const auto x = in0 + p * in0_sp + m;
   auto load = [x, in0_sr](wg_int i) -> T { return x[i * in0_sr]; };
@@ -116,7 +152,8 @@ extern "C" __global__ void wg_analysis_w_f32(WG_GLOBAL(const float) in0, wg_int 
   const wg_int along = K;
   const wg_int tid = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;
   if (tid >= P * M * along) return;
-  const wg_int s = tid % along, m = (tid / along) % M, p = tid / (along * M);
+  wg_int line, p;
+  const wg_int s = wg_divmod(tid, along, line), m = wg_divmod(line, M, p);
   const auto x = in0 + p * in0_sp + m * in0_sr;
   auto load = [x, in0_sr](wg_int i) -> T { return x[i * 1]; };
   T lo, hi;

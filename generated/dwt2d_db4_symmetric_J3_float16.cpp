@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_db4_symmetric_J3: wg_analysis_h, wg_analysis_w
 // target cpu; float16: stored as wg_half, summed in float
-// source key 19853a54e9b4963127f40f9664fd5dac922e8abd908ee475f555acc9595ee79e (a kernel's JSON: its cache entry's meta.json)
+// source key d42178451601bb34e19a02900a21404a0ed81b7851f922dbdf3e56ebbd8bdbc0 (a kernel's JSON: its cache entry's meta.json)
 // CPU shell: OpenMP over lines (axis w) or planes and rows (axis h). Every pass works on the
 // extended window of a line, extended samples [offset, offset + W) with W = 2K + L - 2:
 // analysis reads it (halo samples through wg_ext_<mode>), the adjoint writes g over it and
@@ -22,6 +22,19 @@ WG_FN wg_int wg_mod(wg_int a, wg_int b) {
   if (a >= 0 && a < b) return a;
   const wg_int r = a % b;
   return r < 0 ? r + b : r;
+}
+
+// a % b, with q = a / b, for a >= 0 and b > 0: in 32 bits whenever both fit, as they do in
+// every launch of fewer than 2^32 threads. A 64-bit division is a subroutine of ~70
+// instructions on the GPU, more than a db4 pass's multiply-adds (SASS, sm_90).
+WG_FN wg_int wg_divmod(wg_int a, wg_int b, wg_int& q) {
+  if (((a | b) >> 32) == 0) {
+    const unsigned int ua = (unsigned int)a, ub = (unsigned int)b, uq = ua / ub;
+    q = uq;
+    return ua - uq * ub;
+  }
+  q = a / b;
+  return a - q * b;
 }
 #ifdef __CUDA_ARCH__
 #define WG_METHOD __device__ __forceinline__

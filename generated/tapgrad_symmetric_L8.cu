@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // tapgrad_symmetric_L8: wg_tapgrad_h, wg_tapgrad_w
 // target cuda; float32: stored as float, summed in float
-// source key af887d917335eaf87f98b0080d19a74621f7e0c3602cab61058fac102d6a8338 (a kernel's JSON: its cache entry's meta.json)
+// source key b1aef949a807e54b609824b3f7a14a11031163dd27b64a773359b307b5470867 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
 // of planes fits a launch. A width pass's flat thread index runs over (plane, line,
 // sample), samples fastest; a height pass's blocks are tiles of outputs x lines.
@@ -23,6 +23,19 @@ WG_FN wg_int wg_mod(wg_int a, wg_int b) {
   if (a >= 0 && a < b) return a;
   const wg_int r = a % b;
   return r < 0 ? r + b : r;
+}
+
+// a % b, with q = a / b, for a >= 0 and b > 0: in 32 bits whenever both fit, as they do in
+// every launch of fewer than 2^32 threads. A 64-bit division is a subroutine of ~70
+// instructions on the GPU, more than a db4 pass's multiply-adds (SASS, sm_90).
+WG_FN wg_int wg_divmod(wg_int a, wg_int b, wg_int& q) {
+  if (((a | b) >> 32) == 0) {
+    const unsigned int ua = (unsigned int)a, ub = (unsigned int)b, uq = ua / ub;
+    q = uq;
+    return ua - uq * ub;
+  }
+  q = a / b;
+  return a - q * b;
 }
 // Boundary extension (symmetric): sample n of the extended signal is
 // sum_t w[t] * x[idx[t]] over the returned number of terms.
@@ -112,7 +125,8 @@ extern "C" __global__ void wg_tapgrad_h_f32(WG_GLOBAL(const float) in0, wg_int i
   // One thread per line, each writing its row of sums.
   const wg_int l = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;
   if (l >= P * M) return;
-  const wg_int p = l / M, m = l % M;
+  wg_int p;
+  const wg_int m = wg_divmod(l, M, p);
     wg_tapgrad_h_line<T>(in0 + p * in0_sp + m,
         in1 + p * in1_sp + m,
         in2 + p * in2_sp + m,
@@ -127,7 +141,8 @@ extern "C" __global__ void wg_tapgrad_w_f32(WG_GLOBAL(const float) in0, wg_int i
   // One thread per line, each writing its row of sums.
   const wg_int l = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;
   if (l >= P * M) return;
-  const wg_int p = l / M, m = l % M;
+  wg_int p;
+  const wg_int m = wg_divmod(l, M, p);
     wg_tapgrad_w_line<T>(in0 + p * in0_sp + m * in0_sr,
         in1 + p * in1_sp + m * in1_sr,
         in2 + p * in2_sp + m * in2_sr,

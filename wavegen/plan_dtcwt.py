@@ -180,8 +180,10 @@ class LevelKernel(Kernel):
         reach it spills hundreds of bytes per thread."""
         if self.direction == "adjoint":
             return ("the adjoint's gather (every line's columns, then its rows, over three "
-                    "segments of extended rows) takes ~104 registers per thread: 25% "
-                    "occupancy; at 64 registers (50%) it spills 620-760 bytes per thread")
+                    "segments of extended rows) takes 65-96 registers per thread on sm_90 "
+                    "(38% occupancy) and 89-133 on sm_80 (25%); bounded to 64 (50%) it "
+                    "spills 16-48 bytes per thread in float32 and 88-172 in float64, which "
+                    "only a GPU's timing can weigh against the occupancy")
         return ("in float64 the analysis holds every product's four quads in double "
                 "registers, 70-190 per thread (12-38% occupancy); at 64 registers it spills "
                 "up to 1.7 KB per thread. float32 and 2-byte storage keep 50%")
