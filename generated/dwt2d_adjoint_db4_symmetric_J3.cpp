@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_adjoint_db4_symmetric_J3: wg_adjoint_h, wg_adjoint_w
 // target cpu; float32: stored as float, summed in float
-// source key 7526c5d3b3ba20f2eb0e8d8aaca436be2b1b84f34c9d466f08229436bffe3ceb (a kernel's JSON: its cache entry's meta.json)
+// source key 55fd3d088e3027aa511a180b04e6312ab094bb75c4664b6be08a72d379a5fc88 (a kernel's JSON: its cache entry's meta.json)
 // CPU shell: OpenMP over lines (axis w) or planes and rows (axis h). Every pass works on the
 // extended window of a line, extended samples [offset, offset + W) with W = 2K + L - 2:
 // analysis reads it (halo samples through wg_ext_<mode>), the adjoint writes g over it and
@@ -24,15 +24,10 @@ WG_FN wg_int wg_mod(wg_int a, wg_int b) {
   return r < 0 ? r + b : r;
 }
 
-// a % b, with q = a / b, for a >= 0 and b > 0: in 32 bits whenever both fit, as they do in
-// every launch of fewer than 2^32 threads. A 64-bit division is a subroutine of ~70
-// instructions on the GPU, more than a db4 pass's multiply-adds (SASS, sm_90).
+// a % b, with q = a / b, from one division. (The GPU's 64-bit division already takes a
+// 32-bit path when both operands fit, so no launch of under 2^32 threads calls its
+// ~80-instruction subroutine; SASS, sm_90.)
 WG_FN wg_int wg_divmod(wg_int a, wg_int b, wg_int& q) {
-  if (((a | b) >> 32) == 0) {
-    const unsigned int ua = (unsigned int)a, ub = (unsigned int)b, uq = ua / ub;
-    q = uq;
-    return ua - uq * ub;
-  }
   q = a / b;
   return a - q * b;
 }

@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_db4_symmetric_J3: wg_analysis_h, wg_analysis_w
 // target cuda; float32: stored as float, summed in float
-// source key ab7f62cea0ce10f41eb170caafb22765f04c44d428f506b1ac4bdb065ec288ff (a kernel's JSON: its cache entry's meta.json)
+// source key 54acb33f7f9a845f636513ecf7e4281c36d05251b9894f46788f2d766a19594a (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
 // of planes fits a launch. A width pass's flat thread index runs over (plane, line,
 // sample), samples fastest; a height pass's blocks are tiles of outputs x lines.
@@ -25,15 +25,10 @@ WG_FN wg_int wg_mod(wg_int a, wg_int b) {
   return r < 0 ? r + b : r;
 }
 
-// a % b, with q = a / b, for a >= 0 and b > 0: in 32 bits whenever both fit, as they do in
-// every launch of fewer than 2^32 threads. A 64-bit division is a subroutine of ~70
-// instructions on the GPU, more than a db4 pass's multiply-adds (SASS, sm_90).
+// a % b, with q = a / b, from one division. (The GPU's 64-bit division already takes a
+// 32-bit path when both operands fit, so no launch of under 2^32 threads calls its
+// ~80-instruction subroutine; SASS, sm_90.)
 WG_FN wg_int wg_divmod(wg_int a, wg_int b, wg_int& q) {
-  if (((a | b) >> 32) == 0) {
-    const unsigned int ua = (unsigned int)a, ub = (unsigned int)b, uq = ua / ub;
-    q = uq;
-    return ua - uq * ub;
-  }
   q = a / b;
   return a - q * b;
 }

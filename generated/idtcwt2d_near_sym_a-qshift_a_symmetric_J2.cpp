@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // idtcwt2d_near_sym_a-qshift_a_symmetric_J2: wg_dtcwt_adjoint_biort, wg_dtcwt_adjoint_biort_lowpass, wg_dtcwt_adjoint_qshift, wg_dtcwt_adjoint_qshift_lowpass, wg_dtcwt_analysis_biort, wg_dtcwt_analysis_biort_lowpass, wg_dtcwt_analysis_qshift, wg_dtcwt_analysis_qshift_lowpass
 // target cpu; float32: stored as float, summed in float
-// source key 3079a4fa0edbaa2cde26fa2e67aad98968fbd9a7f04b33a0b2edaeb7db25d9e6 (a kernel's JSON: its cache entry's meta.json)
+// source key 8919203b878e71a700070a950dcb186dc8b33e923663170896d19971421a4fb7 (a kernel's JSON: its cache entry's meta.json)
 // CPU shell of the DTCWT levels: one function per level kind, OpenMP over planes and quad
 // rows. Per quad row, each line (row filter, phase) is filtered down the rows into a
 // buffer as wide as the image, read into the window of extended columns (main run copied,
@@ -33,15 +33,10 @@ WG_FN wg_int wg_mod(wg_int a, wg_int b) {
   return r < 0 ? r + b : r;
 }
 
-// a % b, with q = a / b, for a >= 0 and b > 0: in 32 bits whenever both fit, as they do in
-// every launch of fewer than 2^32 threads. A 64-bit division is a subroutine of ~70
-// instructions on the GPU, more than a db4 pass's multiply-adds (SASS, sm_90).
+// a % b, with q = a / b, from one division. (The GPU's 64-bit division already takes a
+// 32-bit path when both operands fit, so no launch of under 2^32 threads calls its
+// ~80-instruction subroutine; SASS, sm_90.)
 WG_FN wg_int wg_divmod(wg_int a, wg_int b, wg_int& q) {
-  if (((a | b) >> 32) == 0) {
-    const unsigned int ua = (unsigned int)a, ub = (unsigned int)b, uq = ua / ub;
-    q = uq;
-    return ua - uq * ub;
-  }
   q = a / b;
   return a - q * b;
 }

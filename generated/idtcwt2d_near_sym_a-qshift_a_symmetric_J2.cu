@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // idtcwt2d_near_sym_a-qshift_a_symmetric_J2: wg_dtcwt_adjoint_biort, wg_dtcwt_adjoint_biort_lowpass, wg_dtcwt_adjoint_qshift, wg_dtcwt_adjoint_qshift_lowpass, wg_dtcwt_analysis_biort, wg_dtcwt_analysis_biort_lowpass, wg_dtcwt_analysis_qshift, wg_dtcwt_analysis_qshift_lowpass
 // target cuda; float32: stored as float, summed in float
-// source key c1bcea7a5a98e99d5f933761db8568007c4d92a10128b9afc23a5d52e34acdad (a kernel's JSON: its cache entry's meta.json)
+// source key 968c4c96763a9c52920b5eefdb2052e53e650520e9436ccc68dab04cbe6a885a (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell of the DTCWT levels. Analysis: a block owns a tile of quads; it filters the
 // rows of every line (row filter, phase) into shared memory, then each thread filters its
 // quad's columns from the tile, applies q2c and writes the bands in their final layout.
@@ -29,15 +29,10 @@ WG_FN wg_int wg_mod(wg_int a, wg_int b) {
   return r < 0 ? r + b : r;
 }
 
-// a % b, with q = a / b, for a >= 0 and b > 0: in 32 bits whenever both fit, as they do in
-// every launch of fewer than 2^32 threads. A 64-bit division is a subroutine of ~70
-// instructions on the GPU, more than a db4 pass's multiply-adds (SASS, sm_90).
+// a % b, with q = a / b, from one division. (The GPU's 64-bit division already takes a
+// 32-bit path when both operands fit, so no launch of under 2^32 threads calls its
+// ~80-instruction subroutine; SASS, sm_90.)
 WG_FN wg_int wg_divmod(wg_int a, wg_int b, wg_int& q) {
-  if (((a | b) >> 32) == 0) {
-    const unsigned int ua = (unsigned int)a, ub = (unsigned int)b, uq = ua / ub;
-    q = uq;
-    return ua - uq * ub;
-  }
   q = a / b;
   return a - q * b;
 }

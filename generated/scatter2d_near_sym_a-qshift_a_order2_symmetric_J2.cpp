@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // scatter2d_near_sym_a-qshift_a_order2_symmetric_J2: wg_dtcwt_analysis_biort_magnitude, wg_dtcwt_analysis_biort_none_magnitude_grad, wg_dtcwt_adjoint_biort, wg_dtcwt_analysis_qshift_pooled_magnitude, wg_dtcwt_analysis_qshift_none_magnitude_grad, wg_dtcwt_adjoint_qshift_pooled, wg_dtcwt_analysis_biort_pooled_magnitude, wg_dtcwt_adjoint_biort_pooled
 // target cpu; float32: stored as float, summed in float
-// source key 061d6616fca0cc439e3571c336ad3dff2177f6e4c3a1b1270ae7ba5d5369b79c (a kernel's JSON: its cache entry's meta.json)
+// source key 9e9ba6dd033d2652b4975ab8271eb17391389883e673768ceb4a509736b55536 (a kernel's JSON: its cache entry's meta.json)
 // CPU shell of the DTCWT levels: one function per level kind, OpenMP over planes and quad
 // rows. Per quad row, each line (row filter, phase) is filtered down the rows into a
 // buffer as wide as the image, read into the window of extended columns (main run copied,
@@ -33,15 +33,10 @@ WG_FN wg_int wg_mod(wg_int a, wg_int b) {
   return r < 0 ? r + b : r;
 }
 
-// a % b, with q = a / b, for a >= 0 and b > 0: in 32 bits whenever both fit, as they do in
-// every launch of fewer than 2^32 threads. A 64-bit division is a subroutine of ~70
-// instructions on the GPU, more than a db4 pass's multiply-adds (SASS, sm_90).
+// a % b, with q = a / b, from one division. (The GPU's 64-bit division already takes a
+// 32-bit path when both operands fit, so no launch of under 2^32 threads calls its
+// ~80-instruction subroutine; SASS, sm_90.)
 WG_FN wg_int wg_divmod(wg_int a, wg_int b, wg_int& q) {
-  if (((a | b) >> 32) == 0) {
-    const unsigned int ua = (unsigned int)a, ub = (unsigned int)b, uq = ua / ub;
-    q = uq;
-    return ua - uq * ub;
-  }
   q = a / b;
   return a - q * b;
 }

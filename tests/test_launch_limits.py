@@ -92,9 +92,9 @@ def test_a_launch_past_the_grid_limit_is_refused():
 
 
 def test_divmod_on_both_sides_of_32_bits(tmp_path):
-    """wg_divmod (index.h.j2), which every kernel splits its grid position with, takes 32
-    bits only where both operands fit: compiled on the host and compared with Python's
-    // and % at and around 2^31 and 2^32, and on random 63-bit values."""
+    """wg_divmod (index.h.j2), which every kernel splits its grid position with, in 64
+    bits: compiled on the host and compared with Python's // and % at and around 2^31 and
+    2^32, and on random 63-bit values."""
     source = tmp_path / "divmod.cpp"
     source.write_text("#define WG_FN static inline\n" +
                       render._environment().get_template("index.h.j2").render(storage="float", acc="float") +
