@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt1d_sym3_antireflect_J2: wg_analysis_w
 // target cuda; float32: stored as float, summed in float
-// source key af66f0119e500820823ba453942d5c1f444a924ab7a76f14dbd4c2b90286df7f (a kernel's JSON: its cache entry's meta.json)
+// source key 4de59d81886d019c2de52de7d005e2f931c828b0ec3eab91ab4bab554290ad85 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
 // of planes fits a launch. A width pass's flat thread index runs over (plane, line,
 // sample), samples fastest; a height pass's blocks are tiles of outputs x lines.
@@ -57,28 +57,18 @@ WG_FN T wg_analysis_w_xe(const Load& load, wg_int n, wg_int N) {
   for (int t = 0; t < terms; ++t) v += (T)w[t] * load(idx[t]);
   return v;
 }
-// Analysis at coefficient k of one line: lo/hi = sum_i taps[i] * xe[2k + offset + i]. A
-// window inside the signal reads it directly: all but the few coefficients near the ends,
-// whose warps alone run the extension.
+
+// Analysis at coefficient k of one line: lo/hi = sum_i taps[i] * xe[2k + offset + i].
 template <typename T, typename Load>
 WG_FN void wg_analysis_w_at(const Load& load, wg_int k, wg_int N, T& lo, T& hi) {
   const wg_int base = 2 * k + (-4);
   T l = 0, h = 0;
-  if (base >= 0 && base + 6 <= N) {
-    { const T v = load(base + 0); l += (T)(0.3326705529509569) * v; h += (T)(0.035226291882100656) * v; }
-    { const T v = load(base + 1); l += (T)(0.8068915093133388) * v; h += (T)(0.08544127388224149) * v; }
-    { const T v = load(base + 2); l += (T)(0.4598775021193313) * v; h += (T)(-0.13501102001039084) * v; }
-    { const T v = load(base + 3); l += (T)(-0.13501102001039084) * v; h += (T)(-0.4598775021193313) * v; }
-    { const T v = load(base + 4); l += (T)(-0.08544127388224149) * v; h += (T)(0.8068915093133388) * v; }
-    { const T v = load(base + 5); l += (T)(0.035226291882100656) * v; h += (T)(-0.3326705529509569) * v; }
-  } else {
-    { const T v = wg_analysis_w_xe<T>(load, base + 0, N); l += (T)(0.3326705529509569) * v; h += (T)(0.035226291882100656) * v; }
-    { const T v = wg_analysis_w_xe<T>(load, base + 1, N); l += (T)(0.8068915093133388) * v; h += (T)(0.08544127388224149) * v; }
-    { const T v = wg_analysis_w_xe<T>(load, base + 2, N); l += (T)(0.4598775021193313) * v; h += (T)(-0.13501102001039084) * v; }
-    { const T v = wg_analysis_w_xe<T>(load, base + 3, N); l += (T)(-0.13501102001039084) * v; h += (T)(-0.4598775021193313) * v; }
-    { const T v = wg_analysis_w_xe<T>(load, base + 4, N); l += (T)(-0.08544127388224149) * v; h += (T)(0.8068915093133388) * v; }
-    { const T v = wg_analysis_w_xe<T>(load, base + 5, N); l += (T)(0.035226291882100656) * v; h += (T)(-0.3326705529509569) * v; }
-  }
+  { const T v = wg_analysis_w_xe<T>(load, base + 0, N); l += (T)(0.3326705529509569) * v; h += (T)(0.035226291882100656) * v; }
+  { const T v = wg_analysis_w_xe<T>(load, base + 1, N); l += (T)(0.8068915093133388) * v; h += (T)(0.08544127388224149) * v; }
+  { const T v = wg_analysis_w_xe<T>(load, base + 2, N); l += (T)(0.4598775021193313) * v; h += (T)(-0.13501102001039084) * v; }
+  { const T v = wg_analysis_w_xe<T>(load, base + 3, N); l += (T)(-0.13501102001039084) * v; h += (T)(-0.4598775021193313) * v; }
+  { const T v = wg_analysis_w_xe<T>(load, base + 4, N); l += (T)(-0.08544127388224149) * v; h += (T)(0.8068915093133388) * v; }
+  { const T v = wg_analysis_w_xe<T>(load, base + 5, N); l += (T)(0.035226291882100656) * v; h += (T)(-0.3326705529509569) * v; }
   lo = l; hi = h;
 }
 
@@ -90,8 +80,7 @@ extern "C" __global__ void wg_analysis_w_f32(WG_GLOBAL(const float) in0, wg_int 
   const wg_int along = K;
   const wg_int tid = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;
   if (tid >= P * M * along) return;
-  wg_int line, p;
-  const wg_int s = wg_divmod(tid, along, line), m = wg_divmod(line, M, p);
+  const wg_int s = tid % along, m = (tid / along) % M, p = tid / (along * M);
   const auto x = in0 + p * in0_sp + m * in0_sr;
   auto load = [x, in0_sr](wg_int i) -> T { return x[i * 1]; };
   T lo, hi;

@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_db4_symmetric_J3: wg_analysis_h, wg_analysis_w
 // target cuda; float32: stored as float, summed in float
-// source key 54acb33f7f9a845f636513ecf7e4281c36d05251b9894f46788f2d766a19594a (a kernel's JSON: its cache entry's meta.json)
+// source key d836180ed9db9517dab2a2387d0f2ed062f0864c2ecae2a01d1e4500814c3d1f (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
 // of planes fits a launch. A width pass's flat thread index runs over (plane, line,
 // sample), samples fastest; a height pass's blocks are tiles of outputs x lines.
@@ -53,32 +53,20 @@ WG_FN T wg_analysis_h_xe(const Load& load, wg_int n, wg_int N) {
   for (int t = 0; t < terms; ++t) v += (T)w[t] * load(idx[t]);
   return v;
 }
-// Analysis at coefficient k of one line: lo/hi = sum_i taps[i] * xe[2k + offset + i]. A
-// window inside the signal reads it directly: all but the few coefficients near the ends,
-// whose warps alone run the extension.
+
+// Analysis at coefficient k of one line: lo/hi = sum_i taps[i] * xe[2k + offset + i].
 template <typename T, typename Load>
 WG_FN void wg_analysis_h_at(const Load& load, wg_int k, wg_int N, T& lo, T& hi) {
   const wg_int base = 2 * k + (-6);
   T l = 0, h = 0;
-  if (base >= 0 && base + 8 <= N) {
-    { const T v = load(base + 0); l += (T)(0.2303778133088965) * v; h += (T)(-0.010597401785069032) * v; }
-    { const T v = load(base + 1); l += (T)(0.7148465705529157) * v; h += (T)(-0.0328830116668852) * v; }
-    { const T v = load(base + 2); l += (T)(0.6308807679298589) * v; h += (T)(0.030841381835560764) * v; }
-    { const T v = load(base + 3); l += (T)(-0.027983769416859854) * v; h += (T)(0.18703481171909309) * v; }
-    { const T v = load(base + 4); l += (T)(-0.18703481171909309) * v; h += (T)(-0.027983769416859854) * v; }
-    { const T v = load(base + 5); l += (T)(0.030841381835560764) * v; h += (T)(-0.6308807679298589) * v; }
-    { const T v = load(base + 6); l += (T)(0.0328830116668852) * v; h += (T)(0.7148465705529157) * v; }
-    { const T v = load(base + 7); l += (T)(-0.010597401785069032) * v; h += (T)(-0.2303778133088965) * v; }
-  } else {
-    { const T v = wg_analysis_h_xe<T>(load, base + 0, N); l += (T)(0.2303778133088965) * v; h += (T)(-0.010597401785069032) * v; }
-    { const T v = wg_analysis_h_xe<T>(load, base + 1, N); l += (T)(0.7148465705529157) * v; h += (T)(-0.0328830116668852) * v; }
-    { const T v = wg_analysis_h_xe<T>(load, base + 2, N); l += (T)(0.6308807679298589) * v; h += (T)(0.030841381835560764) * v; }
-    { const T v = wg_analysis_h_xe<T>(load, base + 3, N); l += (T)(-0.027983769416859854) * v; h += (T)(0.18703481171909309) * v; }
-    { const T v = wg_analysis_h_xe<T>(load, base + 4, N); l += (T)(-0.18703481171909309) * v; h += (T)(-0.027983769416859854) * v; }
-    { const T v = wg_analysis_h_xe<T>(load, base + 5, N); l += (T)(0.030841381835560764) * v; h += (T)(-0.6308807679298589) * v; }
-    { const T v = wg_analysis_h_xe<T>(load, base + 6, N); l += (T)(0.0328830116668852) * v; h += (T)(0.7148465705529157) * v; }
-    { const T v = wg_analysis_h_xe<T>(load, base + 7, N); l += (T)(-0.010597401785069032) * v; h += (T)(-0.2303778133088965) * v; }
-  }
+  { const T v = wg_analysis_h_xe<T>(load, base + 0, N); l += (T)(0.2303778133088965) * v; h += (T)(-0.010597401785069032) * v; }
+  { const T v = wg_analysis_h_xe<T>(load, base + 1, N); l += (T)(0.7148465705529157) * v; h += (T)(-0.0328830116668852) * v; }
+  { const T v = wg_analysis_h_xe<T>(load, base + 2, N); l += (T)(0.6308807679298589) * v; h += (T)(0.030841381835560764) * v; }
+  { const T v = wg_analysis_h_xe<T>(load, base + 3, N); l += (T)(-0.027983769416859854) * v; h += (T)(0.18703481171909309) * v; }
+  { const T v = wg_analysis_h_xe<T>(load, base + 4, N); l += (T)(-0.18703481171909309) * v; h += (T)(-0.027983769416859854) * v; }
+  { const T v = wg_analysis_h_xe<T>(load, base + 5, N); l += (T)(0.030841381835560764) * v; h += (T)(-0.6308807679298589) * v; }
+  { const T v = wg_analysis_h_xe<T>(load, base + 6, N); l += (T)(0.0328830116668852) * v; h += (T)(0.7148465705529157) * v; }
+  { const T v = wg_analysis_h_xe<T>(load, base + 7, N); l += (T)(-0.010597401785069032) * v; h += (T)(-0.2303778133088965) * v; }
   lo = l; hi = h;
 }
 
@@ -91,32 +79,20 @@ WG_FN T wg_analysis_w_xe(const Load& load, wg_int n, wg_int N) {
   for (int t = 0; t < terms; ++t) v += (T)w[t] * load(idx[t]);
   return v;
 }
-// Analysis at coefficient k of one line: lo/hi = sum_i taps[i] * xe[2k + offset + i]. A
-// window inside the signal reads it directly: all but the few coefficients near the ends,
-// whose warps alone run the extension.
+
+// Analysis at coefficient k of one line: lo/hi = sum_i taps[i] * xe[2k + offset + i].
 template <typename T, typename Load>
 WG_FN void wg_analysis_w_at(const Load& load, wg_int k, wg_int N, T& lo, T& hi) {
   const wg_int base = 2 * k + (-6);
   T l = 0, h = 0;
-  if (base >= 0 && base + 8 <= N) {
-    { const T v = load(base + 0); l += (T)(0.2303778133088965) * v; h += (T)(-0.010597401785069032) * v; }
-    { const T v = load(base + 1); l += (T)(0.7148465705529157) * v; h += (T)(-0.0328830116668852) * v; }
-    { const T v = load(base + 2); l += (T)(0.6308807679298589) * v; h += (T)(0.030841381835560764) * v; }
-    { const T v = load(base + 3); l += (T)(-0.027983769416859854) * v; h += (T)(0.18703481171909309) * v; }
-    { const T v = load(base + 4); l += (T)(-0.18703481171909309) * v; h += (T)(-0.027983769416859854) * v; }
-    { const T v = load(base + 5); l += (T)(0.030841381835560764) * v; h += (T)(-0.6308807679298589) * v; }
-    { const T v = load(base + 6); l += (T)(0.0328830116668852) * v; h += (T)(0.7148465705529157) * v; }
-    { const T v = load(base + 7); l += (T)(-0.010597401785069032) * v; h += (T)(-0.2303778133088965) * v; }
-  } else {
-    { const T v = wg_analysis_w_xe<T>(load, base + 0, N); l += (T)(0.2303778133088965) * v; h += (T)(-0.010597401785069032) * v; }
-    { const T v = wg_analysis_w_xe<T>(load, base + 1, N); l += (T)(0.7148465705529157) * v; h += (T)(-0.0328830116668852) * v; }
-    { const T v = wg_analysis_w_xe<T>(load, base + 2, N); l += (T)(0.6308807679298589) * v; h += (T)(0.030841381835560764) * v; }
-    { const T v = wg_analysis_w_xe<T>(load, base + 3, N); l += (T)(-0.027983769416859854) * v; h += (T)(0.18703481171909309) * v; }
-    { const T v = wg_analysis_w_xe<T>(load, base + 4, N); l += (T)(-0.18703481171909309) * v; h += (T)(-0.027983769416859854) * v; }
-    { const T v = wg_analysis_w_xe<T>(load, base + 5, N); l += (T)(0.030841381835560764) * v; h += (T)(-0.6308807679298589) * v; }
-    { const T v = wg_analysis_w_xe<T>(load, base + 6, N); l += (T)(0.0328830116668852) * v; h += (T)(0.7148465705529157) * v; }
-    { const T v = wg_analysis_w_xe<T>(load, base + 7, N); l += (T)(-0.010597401785069032) * v; h += (T)(-0.2303778133088965) * v; }
-  }
+  { const T v = wg_analysis_w_xe<T>(load, base + 0, N); l += (T)(0.2303778133088965) * v; h += (T)(-0.010597401785069032) * v; }
+  { const T v = wg_analysis_w_xe<T>(load, base + 1, N); l += (T)(0.7148465705529157) * v; h += (T)(-0.0328830116668852) * v; }
+  { const T v = wg_analysis_w_xe<T>(load, base + 2, N); l += (T)(0.6308807679298589) * v; h += (T)(0.030841381835560764) * v; }
+  { const T v = wg_analysis_w_xe<T>(load, base + 3, N); l += (T)(-0.027983769416859854) * v; h += (T)(0.18703481171909309) * v; }
+  { const T v = wg_analysis_w_xe<T>(load, base + 4, N); l += (T)(-0.18703481171909309) * v; h += (T)(-0.027983769416859854) * v; }
+  { const T v = wg_analysis_w_xe<T>(load, base + 5, N); l += (T)(0.030841381835560764) * v; h += (T)(-0.6308807679298589) * v; }
+  { const T v = wg_analysis_w_xe<T>(load, base + 6, N); l += (T)(0.0328830116668852) * v; h += (T)(0.7148465705529157) * v; }
+  { const T v = wg_analysis_w_xe<T>(load, base + 7, N); l += (T)(-0.010597401785069032) * v; h += (T)(-0.2303778133088965) * v; }
   lo = l; hi = h;
 }
 
@@ -128,9 +104,10 @@ extern "C" __global__ void wg_analysis_h_f32(WG_GLOBAL(const float) in0, wg_int 
   const wg_int along = K;
   // A block takes 8 adjacent outputs of 32 adjacent lines (a warp's lanes: lines).
   const wg_int tiles_m = (M + 31) / 32, tiles_s = (along + 7) / 8;
-  wg_int output_tile, p;   // output_tile counts over every plane
-  const wg_int m = wg_divmod(blockIdx.x, tiles_m, output_tile) * 32 + threadIdx.x % 32;
-  const wg_int s = wg_divmod(output_tile, tiles_s, p) * 8 + threadIdx.x / 32;
+  const wg_int b = blockIdx.x;
+  const wg_int m = b % tiles_m * 32 + threadIdx.x % 32;
+  const wg_int s = b / tiles_m % tiles_s * 8 + threadIdx.x / 32;
+  const wg_int p = b / (tiles_m * tiles_s);
   if (m >= M || s >= along) return;
   const auto x = in0 + p * in0_sp + m;
   auto load = [x, in0_sr](wg_int i) -> T { return x[i * in0_sr]; };
@@ -147,8 +124,7 @@ extern "C" __global__ void wg_analysis_w_f32(WG_GLOBAL(const float) in0, wg_int 
   const wg_int along = K;
   const wg_int tid = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;
   if (tid >= P * M * along) return;
-  wg_int line, p;
-  const wg_int s = wg_divmod(tid, along, line), m = wg_divmod(line, M, p);
+  const wg_int s = tid % along, m = (tid / along) % M, p = tid / (along * M);
   const auto x = in0 + p * in0_sp + m * in0_sr;
   auto load = [x, in0_sr](wg_int i) -> T { return x[i * 1]; };
   T lo, hi;

@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // idwt2d_db4_symmetric_J3: wg_adjoint_h, wg_adjoint_w
 // target cuda; float32: stored as float, summed in float
-// source key 3c0a34efad8809f364942660e82e0b529fd7c0f40102af776fb4b5cb9280c8cd (a kernel's JSON: its cache entry's meta.json)
+// source key ed15d45bb4b3eb313e8ee58e51a001dc439e21bcb5e4d658db058b361985b796 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
 // of planes fits a launch. A width pass's flat thread index runs over (plane, line,
 // sample), samples fastest; a height pass's blocks are tiles of outputs x lines.
@@ -51,18 +51,10 @@ WG_FN T wg_adjoint_h_g(const LoadLo& ylo, const LoadHi& yhi, wg_int n, wg_int K)
   const bool odd = t & 1;
   const wg_int c0 = (t - odd) / 2;
   T g = 0;
-  // Away from the ends every c is a coefficient: no bounds test per tap.
-  if (c0 - 3 >= 0 && c0 - 0 < K) {
-    { const wg_int c = c0 - 0; g += (odd ? (T)(0.7148465705529157) : (T)(0.2303778133088965)) * ylo(c) + (odd ? (T)(-0.0328830116668852) : (T)(-0.010597401785069032)) * yhi(c); }
-    { const wg_int c = c0 - 1; g += (odd ? (T)(-0.027983769416859854) : (T)(0.6308807679298589)) * ylo(c) + (odd ? (T)(0.18703481171909309) : (T)(0.030841381835560764)) * yhi(c); }
-    { const wg_int c = c0 - 2; g += (odd ? (T)(0.030841381835560764) : (T)(-0.18703481171909309)) * ylo(c) + (odd ? (T)(-0.6308807679298589) : (T)(-0.027983769416859854)) * yhi(c); }
-    { const wg_int c = c0 - 3; g += (odd ? (T)(-0.010597401785069032) : (T)(0.0328830116668852)) * ylo(c) + (odd ? (T)(-0.2303778133088965) : (T)(0.7148465705529157)) * yhi(c); }
-  } else {
-    { const wg_int c = c0 - 0; if (c >= 0 && c < K) g += (odd ? (T)(0.7148465705529157) : (T)(0.2303778133088965)) * ylo(c) + (odd ? (T)(-0.0328830116668852) : (T)(-0.010597401785069032)) * yhi(c); }
-    { const wg_int c = c0 - 1; if (c >= 0 && c < K) g += (odd ? (T)(-0.027983769416859854) : (T)(0.6308807679298589)) * ylo(c) + (odd ? (T)(0.18703481171909309) : (T)(0.030841381835560764)) * yhi(c); }
-    { const wg_int c = c0 - 2; if (c >= 0 && c < K) g += (odd ? (T)(0.030841381835560764) : (T)(-0.18703481171909309)) * ylo(c) + (odd ? (T)(-0.6308807679298589) : (T)(-0.027983769416859854)) * yhi(c); }
-    { const wg_int c = c0 - 3; if (c >= 0 && c < K) g += (odd ? (T)(-0.010597401785069032) : (T)(0.0328830116668852)) * ylo(c) + (odd ? (T)(-0.2303778133088965) : (T)(0.7148465705529157)) * yhi(c); }
-  }
+  { const wg_int c = c0 - 0; if (c >= 0 && c < K) g += (odd ? (T)(0.7148465705529157) : (T)(0.2303778133088965)) * ylo(c) + (odd ? (T)(-0.0328830116668852) : (T)(-0.010597401785069032)) * yhi(c); }
+  { const wg_int c = c0 - 1; if (c >= 0 && c < K) g += (odd ? (T)(-0.027983769416859854) : (T)(0.6308807679298589)) * ylo(c) + (odd ? (T)(0.18703481171909309) : (T)(0.030841381835560764)) * yhi(c); }
+  { const wg_int c = c0 - 2; if (c >= 0 && c < K) g += (odd ? (T)(0.030841381835560764) : (T)(-0.18703481171909309)) * ylo(c) + (odd ? (T)(-0.6308807679298589) : (T)(-0.027983769416859854)) * yhi(c); }
+  { const wg_int c = c0 - 3; if (c >= 0 && c < K) g += (odd ? (T)(-0.010597401785069032) : (T)(0.0328830116668852)) * ylo(c) + (odd ? (T)(-0.2303778133088965) : (T)(0.7148465705529157)) * yhi(c); }
   return g;
 }
 
@@ -82,18 +74,10 @@ WG_FN T wg_adjoint_w_g(const LoadLo& ylo, const LoadHi& yhi, wg_int n, wg_int K)
   const bool odd = t & 1;
   const wg_int c0 = (t - odd) / 2;
   T g = 0;
-  // Away from the ends every c is a coefficient: no bounds test per tap.
-  if (c0 - 3 >= 0 && c0 - 0 < K) {
-    { const wg_int c = c0 - 0; g += (odd ? (T)(0.7148465705529157) : (T)(0.2303778133088965)) * ylo(c) + (odd ? (T)(-0.0328830116668852) : (T)(-0.010597401785069032)) * yhi(c); }
-    { const wg_int c = c0 - 1; g += (odd ? (T)(-0.027983769416859854) : (T)(0.6308807679298589)) * ylo(c) + (odd ? (T)(0.18703481171909309) : (T)(0.030841381835560764)) * yhi(c); }
-    { const wg_int c = c0 - 2; g += (odd ? (T)(0.030841381835560764) : (T)(-0.18703481171909309)) * ylo(c) + (odd ? (T)(-0.6308807679298589) : (T)(-0.027983769416859854)) * yhi(c); }
-    { const wg_int c = c0 - 3; g += (odd ? (T)(-0.010597401785069032) : (T)(0.0328830116668852)) * ylo(c) + (odd ? (T)(-0.2303778133088965) : (T)(0.7148465705529157)) * yhi(c); }
-  } else {
-    { const wg_int c = c0 - 0; if (c >= 0 && c < K) g += (odd ? (T)(0.7148465705529157) : (T)(0.2303778133088965)) * ylo(c) + (odd ? (T)(-0.0328830116668852) : (T)(-0.010597401785069032)) * yhi(c); }
-    { const wg_int c = c0 - 1; if (c >= 0 && c < K) g += (odd ? (T)(-0.027983769416859854) : (T)(0.6308807679298589)) * ylo(c) + (odd ? (T)(0.18703481171909309) : (T)(0.030841381835560764)) * yhi(c); }
-    { const wg_int c = c0 - 2; if (c >= 0 && c < K) g += (odd ? (T)(0.030841381835560764) : (T)(-0.18703481171909309)) * ylo(c) + (odd ? (T)(-0.6308807679298589) : (T)(-0.027983769416859854)) * yhi(c); }
-    { const wg_int c = c0 - 3; if (c >= 0 && c < K) g += (odd ? (T)(-0.010597401785069032) : (T)(0.0328830116668852)) * ylo(c) + (odd ? (T)(-0.2303778133088965) : (T)(0.7148465705529157)) * yhi(c); }
-  }
+  { const wg_int c = c0 - 0; if (c >= 0 && c < K) g += (odd ? (T)(0.7148465705529157) : (T)(0.2303778133088965)) * ylo(c) + (odd ? (T)(-0.0328830116668852) : (T)(-0.010597401785069032)) * yhi(c); }
+  { const wg_int c = c0 - 1; if (c >= 0 && c < K) g += (odd ? (T)(-0.027983769416859854) : (T)(0.6308807679298589)) * ylo(c) + (odd ? (T)(0.18703481171909309) : (T)(0.030841381835560764)) * yhi(c); }
+  { const wg_int c = c0 - 2; if (c >= 0 && c < K) g += (odd ? (T)(0.030841381835560764) : (T)(-0.18703481171909309)) * ylo(c) + (odd ? (T)(-0.6308807679298589) : (T)(-0.027983769416859854)) * yhi(c); }
+  { const wg_int c = c0 - 3; if (c >= 0 && c < K) g += (odd ? (T)(-0.010597401785069032) : (T)(0.0328830116668852)) * ylo(c) + (odd ? (T)(-0.2303778133088965) : (T)(0.7148465705529157)) * yhi(c); }
   return g;
 }
 
@@ -113,9 +97,10 @@ extern "C" __global__ void wg_adjoint_h_f32(WG_GLOBAL(const float) in0, wg_int i
   const wg_int along = N;
   // A block takes 8 adjacent outputs of 32 adjacent lines (a warp's lanes: lines).
   const wg_int tiles_m = (M + 31) / 32, tiles_s = (along + 7) / 8;
-  wg_int output_tile, p;   // output_tile counts over every plane
-  const wg_int m = wg_divmod(blockIdx.x, tiles_m, output_tile) * 32 + threadIdx.x % 32;
-  const wg_int s = wg_divmod(output_tile, tiles_s, p) * 8 + threadIdx.x / 32;
+  const wg_int b = blockIdx.x;
+  const wg_int m = b % tiles_m * 32 + threadIdx.x % 32;
+  const wg_int s = b / tiles_m % tiles_s * 8 + threadIdx.x / 32;
+  const wg_int p = b / (tiles_m * tiles_s);
   if (m >= M || s >= along) return;
   const auto ylo = in0 + p * in0_sp + m;
   const auto yhi = in1 + p * in1_sp + m;
@@ -131,8 +116,7 @@ extern "C" __global__ void wg_adjoint_w_f32(WG_GLOBAL(const float) in0, wg_int i
   const wg_int along = N;
   const wg_int tid = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;
   if (tid >= P * M * along) return;
-  wg_int line, p;
-  const wg_int s = wg_divmod(tid, along, line), m = wg_divmod(line, M, p);
+  const wg_int s = tid % along, m = (tid / along) % M, p = tid / (along * M);
   const auto ylo = in0 + p * in0_sp + m * in0_sr;
   const auto yhi = in1 + p * in1_sp + m * in1_sr;
   auto load_lo = [ylo](wg_int i) -> T { return ylo[i]; };

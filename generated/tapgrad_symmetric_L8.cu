@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // tapgrad_symmetric_L8: wg_tapgrad_h, wg_tapgrad_w
 // target cuda; float32: stored as float, summed in float
-// source key 92535ac7f71bd313d92c28a68695b2a0b4ee6ba2d551d0d3d79ebf9c4b9e4d39 (a kernel's JSON: its cache entry's meta.json)
+// source key 5bac13a7e13f01f05a9469c4994b0131e16c735f6823ea5df2d1fb334ee3e0d1 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
 // of planes fits a launch. A width pass's flat thread index runs over (plane, line,
 // sample), samples fastest; a height pass's blocks are tiles of outputs x lines.
@@ -120,8 +120,7 @@ extern "C" __global__ void wg_tapgrad_h_f32(WG_GLOBAL(const float) in0, wg_int i
   // One thread per line, each writing its row of sums.
   const wg_int l = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;
   if (l >= P * M) return;
-  wg_int p;
-  const wg_int m = wg_divmod(l, M, p);
+  const wg_int p = l / M, m = l % M;
     wg_tapgrad_h_line<T>(in0 + p * in0_sp + m,
         in1 + p * in1_sp + m,
         in2 + p * in2_sp + m,
@@ -136,8 +135,7 @@ extern "C" __global__ void wg_tapgrad_w_f32(WG_GLOBAL(const float) in0, wg_int i
   // One thread per line, each writing its row of sums.
   const wg_int l = (wg_int)blockIdx.x * blockDim.x + threadIdx.x;
   if (l >= P * M) return;
-  wg_int p;
-  const wg_int m = wg_divmod(l, M, p);
+  const wg_int p = l / M, m = l % M;
     wg_tapgrad_w_line<T>(in0 + p * in0_sp + m * in0_sr,
         in1 + p * in1_sp + m * in1_sr,
         in2 + p * in2_sp + m * in2_sr,
