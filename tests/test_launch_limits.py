@@ -78,8 +78,8 @@ def test_more_than_2_to_the_31_outputs_in_one_launch():
      "wg_divmod(blockIdx.x, tiles_c, row_tile)")], ids=["flat", "tiled"])
 def test_kernels_index_in_64_bits(spec, index):
     """The grid position is widened before any product (wg_int is long long): a flat index
-    past 2^31, or a tiled block's plane, does not wrap; it is split by wg_divmod
-    (test_divmod_on_both_sides_of_32_bits)."""
+    past 2^31, or a tiled block's plane, does not wrap (a DTCWT level splits it by wg_divmod,
+    test_divmod_on_both_sides_of_32_bits)."""
     source = render.render(from_json(spec.json), "cuda")
     assert "typedef long long wg_int;" in source
     assert source.count(index) == len(from_json(spec.json).library_kernels)
@@ -92,7 +92,7 @@ def test_a_launch_past_the_grid_limit_is_refused():
 
 
 def test_divmod_on_both_sides_of_32_bits(tmp_path):
-    """wg_divmod (index.h.j2), which every kernel splits its grid position with, in 64
+    """wg_divmod (index.h.j2), which the DTCWT levels split their grid position with, in 64
     bits: compiled on the host and compared with Python's // and % at and around 2^31 and
     2^32, and on random 63-bit values."""
     source = tmp_path / "divmod.cpp"
