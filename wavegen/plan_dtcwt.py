@@ -180,8 +180,9 @@ class LevelKernel(Kernel):
         reach it spills hundreds of bytes per thread."""
         if self.direction == "adjoint":
             return ("the adjoint's gather (every line's columns, then its rows, over three "
-                    "segments of extended rows) takes 65-96 registers per thread on sm_90 "
-                    "(38% occupancy) and 89-133 on sm_80 (25%); bounded to 64 (50%) it "
+                    "segments of extended rows) takes 65-79 registers per thread on sm_90 "
+                    "(38% occupancy) and 89-125 on sm_80 (25%) in float32 and 2-byte "
+                    "storage, 96-128 and 98-133 (25%) in float64; bounded to 64 (50%) it "
                     "spills 16-48 bytes per thread in float32 and 88-172 in float64, which "
                     "only a GPU's timing can weigh against the occupancy")
         return ("in float64 the analysis holds every product's four quads in double "
