@@ -133,15 +133,17 @@ def _level_view(kernel) -> dict:
                                      for pc in (0, 1) for t in view["taps"][g][pc]
                                      if t["comp"] == a] for a in range(A)]
                        for f, pr in view["lines"]}
-    # The adjoint's tap tables per role, both phases merged and grouped by the residue of
-    # their row mod A: a thread at extended index e runs only the taps with row = e mod A,
-    # entries starts[e mod A] to starts[e mod A + 1] (the others never meet a sample).
-    view["residue_taps"] = {}
-    for role, per_phase in view["taps"].items():
-        merged = sorted((dict(t, phase=ph) for ph, taps in enumerate(per_phase) for t in taps),
-                        key=lambda t: t["row"] % A)
-        starts = [sum(t["row"] % A < a for t in merged) for a in range(A + 1)]
-        view["residue_taps"][role] = dict(taps=merged, starts=starts)
+    # The CUDA adjoint's tap tables per role, both phases merged (a role's two lines are
+    # adjacent in `lines`: line_index[f0] + phase) and grouped by the residue of their row
+    # mod A: a thread at extended index e runs only the taps with row = e mod A, entries
+    # starts[e mod A] to starts[e mod A + 1] (the others never meet a sample).
+    if kernel.direction == "adjoint":
+        view["residue_taps"] = {}
+        for role, per_phase in view["taps"].items():
+            merged = sorted((dict(t, phase=ph) for ph, taps in enumerate(per_phase)
+                             for t in taps), key=lambda t: t["row"] % A)
+            starts = [sum(t["row"] % A < a for t in merged) for a in range(A + 1)]
+            view["residue_taps"][role] = dict(taps=merged, starts=starts)
     view["max_row_taps"] = max(len(view["taps"][f][ph]) for f, ph in view["lines"])
     view["max_terms"] = max(len(t) for g in view["gathers"].values() for t in g) \
         if kernel.direction == "adjoint" else \
