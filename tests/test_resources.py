@@ -24,6 +24,11 @@ ptxas info    : Compile time = 5.356 ms
 
 def test_parse_reads_the_ptxas_report():
     assert resources.parse(LOG) == {"k": Resources(10, 8, 4, 16, 256)}
+    # With a stack, ptxas names its cumulative size between the barriers and smem
+    # (NVRTC 12.9, a kernel with a local array).
+    stacked = LOG.replace("used 1 barriers, 256 bytes smem",
+                          "used 1 barriers, 32 bytes cumulative stack size, 4480 bytes smem")
+    assert resources.parse(stacked) == {"k": Resources(10, 8, 4, 16, 4480)}
 
 
 @pytest.mark.parametrize("arch, registers, threads, shared, expected", [

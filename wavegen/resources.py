@@ -27,7 +27,10 @@ ARCHS = tuple(LIMITS)
 
 _ENTRY = re.compile(r"Compiling entry function '(\w+)' for '(sm_\d+)'")
 _FRAME = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
-_USED = re.compile(r"Used (\d+) registers(?:, used (\d+) barriers)?(?:, (\d+) bytes smem)?")
+_USED = re.compile(r"Used (\d+) registers")
+# ptxas puts "N bytes cumulative stack size" between the barriers and smem when there is a
+# stack, so smem is looked up on its own.
+_SMEM = re.compile(r"(\d+) bytes smem")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,8 +55,9 @@ def parse(log: str) -> dict[str, Resources]:
         elif (m := _FRAME.search(line)) and name:
             frame = tuple(int(g) for g in m.groups())
         elif (m := _USED.search(line)) and name:
+            smem = _SMEM.search(line)
             found[name] = Resources(int(m.group(1)), frame[1], frame[2], frame[0],
-                                    int(m.group(3) or 0))
+                                    int(smem.group(1)) if smem else 0)
     return found
 
 
