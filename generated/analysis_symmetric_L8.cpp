@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // analysis_symmetric_L8: wg_analysis_h_taps, wg_analysis_w_taps
 // target cpu; float32: stored as float, summed in float
-// source key 8ba640e68917593d784af21760b1d95c3ceddb7b009f0816a48435bc4e11752b (a kernel's JSON: its cache entry's meta.json)
+// source key 298be2f228164cd320fcccc7b4fafa0f683351d1ee725b9cd7d5ff84cbab76aa (a kernel's JSON: its cache entry's meta.json)
 // CPU shell: OpenMP over lines (axis w) or planes and rows (axis h). Every pass works on the
 // extended window of a line, extended samples [offset, offset + W) with W = 2K + L - 2:
 // analysis reads it (halo samples through wg_ext_<mode>), the adjoint writes g over it and
@@ -105,6 +105,7 @@ struct wg_halo {
   }
   std::size_t size() const { return window.size(); }
 };
+
 static void wg_analysis_h_taps_f32(const float* __restrict in0, wg_int in0_sp, wg_int in0_sr, float* __restrict out0, wg_int out0_sp, wg_int out0_sr,
     float* __restrict out1, wg_int out1_sp, wg_int out1_sr, wg_int P, wg_int M, wg_int N,
     wg_int K, const double* __restrict taps) {
@@ -163,6 +164,7 @@ a += (T)(taps[7]) * r[7][m]; b += (T)(taps[15]) * r[7][m];
     }
   }
 }
+
 
 struct wg_analysis_h_taps_args {
   const float* in0;
@@ -238,6 +240,7 @@ a += (T)(taps[7]) * o[c + 3]; b += (T)(taps[15]) * o[c + 3];
     }
   }
 }
+
 
 struct wg_analysis_w_taps_args {
   const float* in0;

@@ -2,10 +2,11 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt1d_sym3_antireflect_J2: wg_analysis_w
 // target cuda; float32: stored as float, summed in float
-// source key 4de59d81886d019c2de52de7d005e2f931c828b0ec3eab91ab4bab554290ad85 (a kernel's JSON: its cache entry's meta.json)
+// source key f4067057b55f3439a55f33d34575675a507c83d28488340e3116af1d21bd607c (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
 // of planes fits a launch. A width pass's flat thread index runs over (plane, line,
-// sample), samples fastest; a height pass's blocks are tiles of outputs x lines.
+// sample), samples fastest; a height pass's blocks are tiles of outputs x lines, and a fused
+// 2-D level's (plan.AnalysisLevelKernel) tiles of output rows x columns.
 #define WG_FN __device__ __forceinline__
 // Global and shared memory as the kernels declare them: WG_GLOBAL(type) for a pointer
 // parameter, WG_SHARED(type, name, [extents]) for a __shared__ array. The checked emulation
@@ -43,7 +44,6 @@ WG_FN int wg_ext_antireflect(wg_int n, wg_int N, wg_int* idx, wg_int* w) {
   idx[2] = 0; w[2] = -2 * q;
   return 3;
 }
-
 
 
 

@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_adjoint_db4_symmetric_J3: wg_adjoint_h, wg_adjoint_w
 // target cpu; float32: stored as float, summed in float
-// source key 55fd3d088e3027aa511a180b04e6312ab094bb75c4664b6be08a72d379a5fc88 (a kernel's JSON: its cache entry's meta.json)
+// source key f059f68a7c6edc25c457b93be73a80eeb68886fad944fde5dc7211ebf0cc07db (a kernel's JSON: its cache entry's meta.json)
 // CPU shell: OpenMP over lines (axis w) or planes and rows (axis h). Every pass works on the
 // extended window of a line, extended samples [offset, offset + W) with W = 2K + L - 2:
 // analysis reads it (halo samples through wg_ext_<mode>), the adjoint writes g over it and
@@ -105,6 +105,7 @@ struct wg_halo {
   }
   std::size_t size() const { return window.size(); }
 };
+
 static void wg_adjoint_h_f32(const float* __restrict in0, wg_int in0_sp, wg_int in0_sr, const float* __restrict in1, wg_int in1_sp, wg_int in1_sr,
     float* __restrict out0, wg_int out0_sp, wg_int out0_sr, wg_int P, wg_int M, wg_int N,
     wg_int K) {
@@ -195,6 +196,7 @@ s += (T)(0.0328830116668852) * a6[m]; s += (T)(0.7148465705529157) * b6[m];
   }
 }
 
+
 struct wg_adjoint_h_args {
   const float* in0;
   wg_int in0_sp;
@@ -267,6 +269,7 @@ go += (T)(-0.010597401785069032) * u[s - 3]; go += (T)(-0.2303778133088965) * v[
     }
   }
 }
+
 
 struct wg_adjoint_w_args {
   const float* in0;

@@ -2,10 +2,11 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_adjoint_db4_symmetric_J3: wg_adjoint_h, wg_adjoint_w
 // target cuda; float32: stored as float, summed in float
-// source key c808130d9f345ba4781b1a79a5c91995af6174b66bb641fbadbfc94eeee9bb05 (a kernel's JSON: its cache entry's meta.json)
+// source key 567d89edbbc3ee49d69b8026997c0b0183924136de101f687258c7e8db8ce557 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
 // of planes fits a launch. A width pass's flat thread index runs over (plane, line,
-// sample), samples fastest; a height pass's blocks are tiles of outputs x lines.
+// sample), samples fastest; a height pass's blocks are tiles of outputs x lines, and a fused
+// 2-D level's (plan.AnalysisLevelKernel) tiles of output rows x columns.
 #define WG_FN __device__ __forceinline__
 // Global and shared memory as the kernels declare them: WG_GLOBAL(type) for a pointer
 // parameter, WG_SHARED(type, name, [extents]) for a __shared__ array. The checked emulation
@@ -39,7 +40,6 @@ WG_FN int wg_ext_symmetric(wg_int n, wg_int N, wg_int* idx, wg_int* w) {
   const wg_int m = wg_mod(n, 2 * N);
   idx[0] = m < N ? m : 2 * N - 1 - m; w[0] = 1; return 1;
 }
-
 
 
 

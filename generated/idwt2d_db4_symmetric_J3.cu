@@ -2,10 +2,11 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // idwt2d_db4_symmetric_J3: wg_adjoint_h, wg_adjoint_w
 // target cuda; float32: stored as float, summed in float
-// source key ed15d45bb4b3eb313e8ee58e51a001dc439e21bcb5e4d658db058b361985b796 (a kernel's JSON: its cache entry's meta.json)
+// source key d7c9b337ddfa430d3d7c66130ac4215a6a3b1ace1fa719536f4061e492d3d15a (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
 // of planes fits a launch. A width pass's flat thread index runs over (plane, line,
-// sample), samples fastest; a height pass's blocks are tiles of outputs x lines.
+// sample), samples fastest; a height pass's blocks are tiles of outputs x lines, and a fused
+// 2-D level's (plan.AnalysisLevelKernel) tiles of output rows x columns.
 #define WG_FN __device__ __forceinline__
 // Global and shared memory as the kernels declare them: WG_GLOBAL(type) for a pointer
 // parameter, WG_SHARED(type, name, [extents]) for a __shared__ array. The checked emulation
@@ -38,7 +39,6 @@ WG_FN int wg_ext_zero(wg_int n, wg_int N, wg_int* idx, wg_int* w) {
   if (n >= 0 && n < N) { idx[0] = n; w[0] = 1; return 1; }
   return 0;
 }
-
 
 
 

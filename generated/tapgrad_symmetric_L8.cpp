@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // tapgrad_symmetric_L8: wg_tapgrad_h, wg_tapgrad_w
 // target cpu; float32: stored as float, summed in float
-// source key ebbf84d5a3bb9a5a76a694ee34297971777ad6a0afc0df31f690920eee8b3a23 (a kernel's JSON: its cache entry's meta.json)
+// source key f2bf2baa1e004794fd83362ba283c960b94fc88dc952c0d62817252aa0a7e4d7 (a kernel's JSON: its cache entry's meta.json)
 // CPU shell: OpenMP over lines (axis w) or planes and rows (axis h). Every pass works on the
 // extended window of a line, extended samples [offset, offset + W) with W = 2K + L - 2:
 // analysis reads it (halo samples through wg_ext_<mode>), the adjoint writes g over it and
@@ -105,6 +105,7 @@ struct wg_halo {
   }
   std::size_t size() const { return window.size(); }
 };
+
 template <typename T, typename Load>
 WG_FN T wg_tapgrad_h_xe(const Load& load, wg_int n, wg_int N) {
   if (n >= 0 && n < N) return load(n);

@@ -17,18 +17,20 @@ from wavegen import artifact
 ROOT = Path(__file__).resolve().parents[1]
 
 # Builds a transform, runs it, checks it against pywt; prints the compile count as JSON.
+# In smooth mode a 2-D level runs its two passes (plan.AnalysisLevelKernel.fuses): two
+# kernels, two cache entries.
 BUILD_SCRIPT = """
 import json, sys, time, numpy as np, pywt, torch, wavegen
 from wavegen import cache
 sys.path.insert(0, "tests")
 from bounds import DwtBounds, assert_within
 t0 = time.perf_counter()
-t = wavegen.build(wavegen.Spec("dwt2d", "db2", 2, "periodization"))
+t = wavegen.build(wavegen.Spec("dwt2d", "db2", 2, "smooth"))
 x = torch.randn(2, 3, 20, 22, dtype=torch.float64)
 yl, yh = t(x)
 elapsed = time.perf_counter() - t0
-ref = pywt.wavedec2(x.numpy(), "db2", mode="periodization", level=2)
-assert_within(yl, ref[0], DwtBounds(x.numpy(), "db2", "periodization", 2, x.dtype,
+ref = pywt.wavedec2(x.numpy(), "db2", mode="smooth", level=2)
+assert_within(yl, ref[0], DwtBounds(x.numpy(), "db2", "smooth", 2, x.dtype,
                                     2).forward()[0], "yl")
 print(json.dumps({"compiles": cache.compiles, "seconds": elapsed}))
 """
@@ -47,7 +49,7 @@ def entry_dirs(cache_dir):
 
 
 def test_second_process_hits_without_compiling(tmp_path):
-    """A 2-D DWT runs two kernels (height and width passes), each its own entry."""
+    """A smooth 2-D DWT runs two kernels (height and width passes), each its own entry."""
     assert run_build(tmp_path)["compiles"] == 2
     assert run_build(tmp_path)["compiles"] == 0
     entries = entry_dirs(tmp_path)
@@ -56,7 +58,7 @@ def test_second_process_hits_without_compiling(tmp_path):
         assert {p.name for p in entry.iterdir()} == {"source.cpp", "kernels.so", "meta.json"}
         assert entry.name.startswith("wg_analysis_")
         assert json.loads((entry / "meta.json").read_text())["first_use"] == \
-            "dwt2d_db2_periodization_J2"
+            "dwt2d_db2_smooth_J2"
 
 
 def test_four_processes_build_the_same_spec_at_once(tmp_path):
@@ -139,7 +141,7 @@ def wavegen_command(cache_dir, *args, shell=None):
 def test_cache_command_lists_prunes_and_clears(tmp_path):
     run_build(tmp_path)
     out = wavegen_command(tmp_path, "cache", "list").stdout
-    assert "2 entries" in out and "(0 stale" in out and "dwt2d_db2_periodization" in out
+    assert "2 entries" in out and "(0 stale" in out and "dwt2d_db2_smooth" in out
     assert out.count("cpu           float64") == 2 and "KiB" in out
     # An entry another wavegen built (another code digest) is stale; prune removes it.
     meta_path = entry_dirs(tmp_path)[0] / "meta.json"
@@ -303,6 +305,6 @@ def test_a_kernel_compiles_once_for_every_spec_that_uses_it(tmp_path, monkeypatc
     assert cache.compiles == before + 4             # and their adjoints
     wavegen.nn.DTCWTForward(J=3, biort="legall", qshift="qshift_a")(x)
     wavegen.nn.DWTForward(J=2, wave="db2")(x)
-    assert cache.compiles == before + 6             # the DWT's height and width passes
+    assert cache.compiles == before + 5             # the DWT's fused level
     wavegen.nn.DWTForward(J=3, wave="db2")(x)
-    assert cache.compiles == before + 6
+    assert cache.compiles == before + 5

@@ -33,6 +33,32 @@ def test_emulated_cuda_dwt2d_matches_pywt(mode):
     assert_within(xr, pywt.waverec2(ref, "db3", mode=mode), bounds.inverse(), "inverse")
 
 
+@pytest.mark.parametrize("wavelet, mode, shape, dtype, tile_rows", [
+    # level 1: 19 x 36 coefficients, 2 x 2 tiles of 16 x 32, both partial
+    ("db2", "periodization", (1, 2, 37, 71), torch.float64, 16),
+    # a wavelet and a mode per axis, float32
+    (("sym3", "haar"), ("periodic", "reflect"), (2, 1, 35, 66), torch.float32, 16),
+    # 102 taps: the float64 tile fits SHARED_BYTES at 8 rows; 62 x 70 coefficients
+    ("coif17", "antisymmetric", (1, 1, 24, 40), torch.float64, 8)], ids=str)
+def test_emulated_fused_level_over_several_tiles(wavelet, mode, shape, dtype, tile_rows):
+    """A fused 2-D level (plan.AnalysisLevelKernel: one launch, the height pass's rows in
+    shared memory) over several tiles each way, partial at the ends, from a strided view of
+    x, against PyWavelets."""
+    spec = wavegen.Spec("dwt2d", wavelet, 2, mode)
+    t = wavegen.build(spec, target="cuda_emulated")
+    assert list(t.plan.kernels) == ["wg_analysis_hw"]
+    assert t.plan.level_kernel.cuda_tile[0] == tile_rows
+    x = torch.randn(*shape[:2], shape[3], shape[2], dtype=dtype).transpose(2, 3)
+    yl, yh = t(x)
+    x64 = x.double().numpy()
+    ref = pywt.wavedec2(x64, wavelet if isinstance(wavelet, str) else
+                        [pywt.Wavelet(w) for w in wavelet], mode=mode, level=2)
+    low, details = DwtBounds(x64, wavelet, mode, 2, dtype, 2).forward()
+    assert_within(yl, ref[0], low, "yl")
+    for j in range(2):
+        assert_within(yh[j], np.stack(ref[-1 - j], 2), details[j], f"yh[{j}]")
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_emulated_cuda_adjoints_match_cpu_target(mode):
     """The CUDA adjoint kernels (gather-form fold) against the CPU ones (scatter-form fold)

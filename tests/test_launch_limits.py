@@ -56,6 +56,9 @@ def test_1e5_planes_launch_on_grid_x(spec):
             else:
                 rows, cols = launch.kernel.cuda_tile
                 assert launch.blocks == args["P"] * -(-along // rows) * -(-args["M"] // cols)
+        elif "KH" in args:             # a fused 2-D level: tiles of its coefficients
+            rows, cols = launch.kernel.cuda_tile
+            assert launch.blocks == args["P"] * -(-args["KH"] // rows) * -(-args["KW"] // cols)
         else:
             assert launch.blocks % args["P"] == 0
 

@@ -32,16 +32,35 @@ def test_max_level_equals_pywt():
 
 
 def test_adjoint_plan_is_the_transposed_schedule():
-    p = plan(wavegen.Spec("dwt2d", "db3", 2, "smooth"))
-    q = plan(wavegen.Spec("dwt2d", "db3", 2, "smooth").adjoint())
+    """2-D analysis runs one fused launch per level; its adjoint runs the transposes of the
+    level's three passes (height, then width of l and of h), in reverse order."""
+    p = plan(wavegen.Spec("dwt2d", "db3", 2, "symmetric"))
+    q = plan(wavegen.Spec("dwt2d", "db3", 2, "symmetric").adjoint())
     geom = p.geometry_from_signal((19, 24))
     forward, adjoint = p.schedule(geom), q.schedule(geom)
     assert adjoint.inputs == forward.outputs and adjoint.outputs == forward.inputs
-    assert len(adjoint.steps) == len(forward.steps) == 6
-    for f, a in zip(forward.steps, reversed(adjoint.steps)):
+    assert [type(s).__name__ for s in forward.steps] == ["LevelStep"] * 2
+    passes = [s for step in forward.steps for s in step.passes()[0]]
+    assert len(adjoint.steps) == len(passes) == 6
+    assert [(s.kernel.axis, s.inputs[0].buffer) for s in passes] == \
+        [("h", "x"), ("w", "l1"), ("w", "h1"), ("h", "a1"), ("w", "l2"), ("w", "h2")]
+    for f, a in zip(passes, reversed(adjoint.steps)):
         assert a.kernel == f.kernel.transposed()
         assert (a.inputs, a.outputs) == (f.outputs, f.inputs)
+    assert {"l1", "h1", "l2", "h2"} <= set(adjoint.buffers) and "l1" not in forward.buffers
+    assert list(p.kernels) == ["wg_analysis_hw"]
     assert {k.direction for k in q.kernels.values()} == {"adjoint"}
+
+
+@pytest.mark.parametrize("modes", [("smooth", "symmetric"), ("zero", "antireflect")])
+def test_levels_with_a_multi_term_extension_run_the_passes(modes):
+    """A 2-D level fuses only where both axes' extensions take one term
+    (AnalysisLevelKernel.fuses); otherwise it is the height pass and two width passes."""
+    p = plan(wavegen.Spec("dwt2d", "db3", 2, modes))
+    steps = p.schedule(p.geometry_from_signal((19, 24))).steps
+    assert [(s.kernel.axis, s.inputs[0].buffer) for s in steps] == \
+        [("h", "x"), ("w", "l1"), ("w", "h1"), ("h", "a1"), ("w", "l2"), ("w", "h2")]
+    assert sorted(p.kernels) == ["wg_analysis_h", "wg_analysis_w"]
 
 
 def test_cropped_buffers_are_zero_filled_in_the_transposed_synthesis():

@@ -78,6 +78,17 @@ def test_dwt2d_different_filters_per_axis():
              pywt_wavelet=(pywt.Wavelet("db2"), pywt.Wavelet("bior3.1")))
 
 
+def test_dwt2d_cpu_level_over_chunks_of_planes():
+    """The CPU runs a fused 2-D level's passes over chunks of planes of about
+    AnalysisLevelKernel.cpu_chunk samples per temporary: 50 planes of 64 x 700 (db4) make a
+    chunk of 42 planes, then one of 8."""
+    t = wavegen.build(wavegen.Spec("dwt2d", "db4", 1, "periodic"))
+    plane = 35 * 700                   # the height pass's output: 35 rows of 700
+    per_chunk = t.plan.level_kernel.cpu_chunk // plane
+    assert per_chunk == 42 and 50 % per_chunk == 8
+    check_2d(torch.randn(5, 10, 64, 700, dtype=torch.float64), "db4", "periodic", 1)
+
+
 def test_custom_filter_bank_odd_length():
     """Odd-length custom banks are zero-padded at the end, as pywt does."""
     rng = np.random.default_rng()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import os
 import sys
 import warnings
@@ -146,6 +147,92 @@ def analysis_kernel(axis: str, lo_filter, hi_filter, mode: str) -> PassKernel:
 
 
 @dataclasses.dataclass(frozen=True)
+class AnalysisLevelKernel(Kernel):
+    """One level of 2-D analysis in one kernel: the height pass ``h`` then the width pass
+    ``w``. A CUDA block takes a tile of output rows x 32 output columns of the four bands
+    (``cuda_tile``). It runs the height pass for those rows over the window of extended
+    columns their width taps read, into shared memory, kept in the accumulator type, then
+    the width pass from there. So x is read once and the bands written once, where the
+    unfused passes also write and reread the l/h temporaries. The CPU shell runs the two
+    passes in turn over chunks of planes, whose temporaries stay in cache."""
+    h: PassKernel
+    w: PassKernel
+    direction = "analysis"
+    name = "wg_analysis_hw"
+
+    @property
+    def params(self) -> tuple[Param, ...]:
+        """x's view; the views of lo (cA), band 0 (cH: hi rows, lo columns), band 1 (cV)
+        and band 2 (cD); planes P, signal rows NH and columns NW, coefficient rows KH and
+        columns KW."""
+        views = view_params("in0", "in", ("sp", "sr"))
+        for name in ("out0", "out1", "out2", "out3"):
+            views += view_params(name, "out", ("sp", "sr"))
+        return views + tuple(Param(n, "int") for n in ("P", "NH", "NW", "KH", "KW"))
+
+    # Static shared memory a block may take: 4 blocks of 256 threads (50% occupancy) fit
+    # an sm_80 SM's 164 KB with their 1 KB reserve each.
+    SHARED_BYTES = 40 * 1024
+    TILE_COLS = 32                  # a warp's lanes: adjacent output columns
+    threads_per_block = BLOCK
+
+    @property
+    def span(self) -> int:
+        """Extended columns of x a tile's width pass reads: 2 (TILE_COLS - 1) + L_w."""
+        return 2 * (self.TILE_COLS - 1) + self.w.length
+
+    def _shared_shape(self, rows: int) -> tuple[int, ...]:
+        """The tile of height-pass rows: (lo/hi, rows, parity, extended column // 2). Column
+        j of the window is at [j % 2][j // 2]: the width taps of one parity read adjacent
+        words in adjacent lanes (no bank conflicts)."""
+        return (2, rows, 2, (self.span + 1) // 2)
+
+    @property
+    def cuda_tile(self) -> tuple[int, int]:
+        """(output rows, output columns) of a CUDA block: as many rows, up to 16, as the
+        tile holds in float64 within SHARED_BYTES. A tile of R output rows reads 2R + L_h - 2
+        rows of x: for db4, 8 rows read each sample 1.38 times, 16 rows 1.19 times."""
+        rows = 16
+        while rows > BLOCK // self.TILE_COLS and \
+                math.prod(self._shared_shape(rows)) * 8 > self.SHARED_BYTES:
+            rows //= 2
+        return rows, self.TILE_COLS
+
+    @property
+    def shared_shape(self) -> tuple[int, ...]:
+        return self._shared_shape(self.cuda_tile[0])
+
+    @property
+    def fuses(self) -> bool:
+        """Whether a level runs as this kernel: where both axes' extensions take one term.
+        Smooth and antireflect (2 and 3 terms) inside the tile loop took 90-190 registers
+        per thread (db4, db20; sm_90), against 30-48 in their passes, so those levels run
+        the three passes."""
+        return EXT_TERMS[self.h.mode] == EXT_TERMS[self.w.mode] == 1
+
+    @property
+    def resources_note(self) -> str | None:
+        """wavegen.resources: measured on sm_80 and sm_90 (NVRTC 12.9) over db2-db38,
+        coif12-coif17 and dmey in every mode that fuses, float32 and float64: 30-54
+        registers, except dmey in float64 on sm_90."""
+        if max(self.h.length, self.w.length) <= 60:
+            return None
+        return ("filters longer than 60 taps in float64: dmey's 62 taps in zero, constant and "
+                "periodic mode take 72-85 registers per thread on sm_90 (38% and 25% "
+                "occupancy); db31-db38 and coif12-coif17 take 40-54")
+
+    parallel_min_outputs = PassKernel.parallel_min_outputs
+    # Samples per l/h temporary of one chunk of planes on the CPU (4 MB in float32: as fast
+    # as the unfused passes on 32x3x256x256, db4; 2^18 was 15% slower, the whole tensor 80%).
+    cpu_chunk = 1 << 20
+
+    def grid(self, planes: int, rows: int, cols: int) -> tuple[int, int]:
+        """(blocks, threads per block) for ``rows`` x ``cols`` coefficients per band."""
+        tile_rows, tile_cols = self.cuda_tile
+        return planes * -(-rows // tile_rows) * -(-cols // tile_cols), self.threads_per_block
+
+
+@dataclasses.dataclass(frozen=True)
 class TapGradKernel(Kernel):
     """The gradient of an analysis pass with respect to its taps, per line: for the signal
     x and coefficients c_b of one line, ``grad_b[i] = sum_k c_b[k] * xe[2k + offset + i]``
@@ -250,17 +337,67 @@ class Step:
         along = self.k if self.kernel.direction == "analysis" else self.n
         return (along, self.lines) if self.kernel.axis == "h" else (self.lines, along)
 
+    def passes(self) -> tuple[tuple["Step", ...], tuple[Buffer, ...]]:
+        """The step as 1-D passes, with the buffers they add: itself."""
+        return (self,), ()
+
+    def grid(self, planes: int) -> tuple[int, int]:
+        along = self.k if self.kernel.direction == "analysis" else self.n
+        return self.kernel.grid(planes, self.lines, along)
+
+    def sizes(self, planes: int) -> dict[str, int]:
+        return dict(P=planes, M=self.lines, N=self.n, K=self.k)
+
+
+@dataclasses.dataclass(frozen=True)
+class LevelStep:
+    """One level of 2-D analysis in one launch (AnalysisLevelKernel): x -> (lo, cH, cV, cD)."""
+    kernel: AnalysisLevelKernel
+    inputs: tuple[View, ...]    # (x,)
+    outputs: tuple[View, ...]   # (lo, band 0, band 1, band 2)
+    signal: tuple[int, int]     # (rows, cols) of x
+    coefficients: tuple[int, int]
+    level: int
+
+    def written(self) -> tuple[int, int]:
+        return self.coefficients
+
+    def passes(self) -> tuple[tuple[Step, ...], tuple[Buffer, ...]]:
+        """The same level as its height pass and two width passes, with the height pass's
+        l/h temporaries: what the transposed schedule runs (a fused adjoint would need the
+        DTCWT adjoint's three-segment fold, since periodic folds reach the far end)."""
+        (n_rows, n_cols), (k_rows, k_cols) = self.signal, self.coefficients
+        (src,), (lo, cH, cV, cD) = self.inputs, self.outputs
+        tl, th = Buffer(f"l{self.level}", (k_rows, n_cols)), Buffer(f"h{self.level}", (k_rows, n_cols))
+        h, w = self.kernel.h, self.kernel.w
+        return (Step(h, (src,), (View(tl.name), View(th.name)), n_cols, n_rows, k_rows),
+                Step(w, (View(tl.name),), (lo, cV), k_rows, n_cols, k_cols),
+                Step(w, (View(th.name),), (cH, cD), k_rows, n_cols, k_cols)), (tl, th)
+
+    def grid(self, planes: int) -> tuple[int, int]:
+        return self.kernel.grid(planes, *self.coefficients)
+
+    def sizes(self, planes: int) -> dict[str, int]:
+        (n_rows, n_cols), (k_rows, k_cols) = self.signal, self.coefficients
+        return dict(P=planes, NH=n_rows, NW=n_cols, KH=k_rows, KW=k_cols)
+
 
 @dataclasses.dataclass(frozen=True)
 class Schedule:
     buffers: dict[str, Buffer]
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
-    steps: tuple[Step, ...]
+    steps: tuple[Step | LevelStep, ...]
 
     def transposed(self) -> "Schedule":
-        return Schedule(self.buffers, self.outputs, self.inputs,
-                        tuple(s.transposed() for s in reversed(self.steps)))
+        """The adjoint schedule: the steps' passes transposed, in reverse order."""
+        buffers, passes = dict(self.buffers), []
+        for step in self.steps:
+            steps, added = step.passes()
+            passes += steps
+            buffers.update((b.name, b) for b in added)
+        return Schedule(buffers, self.outputs, self.inputs,
+                        tuple(s.transposed() for s in reversed(passes)))
 
     @functools.cached_property
     def zero_filled(self) -> frozenset[str]:
@@ -304,8 +441,16 @@ class Plan:
         else:
             self.axis_kernels = {a: analysis_kernel(a, b.dec_lo, b.dec_hi, m)
                                  for a, b, m in zip(self.axes, spec.banks, spec.modes)}
-        self.kernels = {k.name: k for k in (k.transposed() if spec.transposed else k
-                                            for k in self.axis_kernels.values())}
+        # 2-D analysis runs a level as one launch where it can (AnalysisLevelKernel.fuses);
+        # its transpose runs the passes.
+        level = AnalysisLevelKernel(self.axis_kernels["h"], self.axis_kernels["w"]) \
+            if spec.ndim == 2 and not spec.is_inverse else None
+        self.level_kernel = level if level is not None and level.fuses else None
+        if self.level_kernel is not None and not spec.transposed:
+            self.kernels = {self.level_kernel.name: self.level_kernel}
+        else:
+            self.kernels = {k.name: k for k in (k.transposed() if spec.transposed else k
+                                                for k in self.axis_kernels.values())}
         # The kernels the spec's source lists (render) and its precompile builds, and the
         # name of their cache entries.
         self.library_kernels = self.kernels
@@ -421,21 +566,20 @@ class Plan:
             lo = "yl" if level == J else f"a{level}"
             buffers[band] = Buffer(band, self._shape(d), 3 if self.ndim == 2 else 1)
             buffers[lo] = Buffer(lo, self._shape(d))
-            w = self.axis_kernels["w"]
             if self.ndim == 1:
-                steps.append(Step(w, (View(src),), (View(lo), View(band)), 1, src_size[0], d[0]))
+                steps.append(Step(self.axis_kernels["w"], (View(src),), (View(lo), View(band)),
+                                  1, src_size[0], d[0]))
             else:
-                h = self.axis_kernels["h"]
-                tl, th = f"l{level}", f"h{level}"
-                buffers[tl] = Buffer(tl, (d[0], src_size[1]))
-                buffers[th] = Buffer(th, (d[0], src_size[1]))
                 # pywt bands: cH = hi(h) lo(w) -> 0, cV = lo(h) hi(w) -> 1, cD = hi hi -> 2.
-                steps += [Step(h, (View(src),), (View(tl), View(th)), src_size[1], src_size[0],
-                               d[0]),
-                          Step(w, (View(tl),), (View(lo), View(band, 1)), d[0], src_size[1],
-                               d[1]),
-                          Step(w, (View(th),), (View(band, 0), View(band, 2)), d[0],
-                               src_size[1], d[1])]
+                step = LevelStep(AnalysisLevelKernel(self.axis_kernels["h"], self.axis_kernels["w"]),
+                                 (View(src),), (View(lo), View(band, 0), View(band, 1),
+                                                View(band, 2)), tuple(src_size), tuple(d), level)
+                if self.level_kernel is None:
+                    passes, temporaries = step.passes()
+                    steps += passes
+                    buffers.update((b.name, b) for b in temporaries)
+                else:
+                    steps.append(step)
             src, src_size = lo, d
         return Schedule(buffers, ("x",), ("yl",) + tuple(f"yh{j}" for j in range(1, J + 1)),
                         tuple(steps))
@@ -505,16 +649,14 @@ class Plan:
             if name not in refs:
                 refs[name] = program.buffer(name, (planes, b.bands, *b.shape),
                                             zero=name in sched.zero_filled)
-        for step in sched.steps:         # one thread per output sample
+        for step in sched.steps:
             views = {}
             for name, view in zip(step.kernel.views, step.inputs + step.outputs):
                 b = sched.buffers[view.buffer]
                 plane = b.shape[0] * b.shape[1]
                 views[name] = refs[view.buffer].at(view.band * plane, sp=b.bands * plane,
                                                    sr=b.shape[1])
-            along = step.k if step.kernel.direction == "analysis" else step.n
-            program.launch(step.kernel, *step.kernel.grid(planes, step.lines, along), **views,
-                           P=planes, M=step.lines, N=step.n, K=step.k)
+            program.launch(step.kernel, *step.grid(planes), **views, **step.sizes(planes))
         for name in sched.outputs:
             b = sched.buffers[name]
             program.output(refs[name],

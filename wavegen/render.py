@@ -12,7 +12,7 @@ import re
 
 import jinja2
 
-from .plan import Plan
+from .plan import AnalysisLevelKernel, Plan
 
 TARGETS = ("cpu", "cuda", "cuda_emulated")
 # dtype -> (storage type, accumulator type, the type the CPU's column passes read rows as,
@@ -78,11 +78,19 @@ def _literal(value: float) -> str:
 def _kernel_view(kernel) -> dict:
     """A pass kernel's plan data plus its taps as (index, lo, hi) rows of C expressions:
     literals, zero taps dropped (a zero tap is a load and two flops the compiler may not
-    remove), or with run-time taps reads of the `taps` parameter."""
+    remove), or with run-time taps reads of the `taps` parameter. ``passes``: the 1-D passes
+    whose arithmetic it runs (a fused 2-D level: its height and width passes)."""
+    if isinstance(kernel, AnalysisLevelKernel):
+        h, w = _kernel_view(kernel.h), _kernel_view(kernel.w)
+        return dict(name=kernel.name, params=kernel.params, kind=type(kernel).__name__, h=h,
+                    w=w, passes=[h, w], cuda_tile=kernel.cuda_tile, span=kernel.span,
+                    threads=kernel.threads_per_block,
+                    shared_shape=kernel.shared_shape, cpu_chunk=kernel.cpu_chunk)
     view = kernel.compiled
     view.update(name=kernel.name, params=kernel.params, kind=type(kernel).__name__,
                 length=kernel.length, ext_terms=kernel.ext_terms,
                 parallel_min_outputs=kernel.parallel_min_outputs)
+    view["passes"] = [view]
     if view["kind"] == "PassKernel":
         L = kernel.length
         rows = [(i, f"taps[{i}]", f"taps[{L + i}]") for i in range(L)] if \
