@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // analysis_symmetric_L8: wg_analysis_h_taps, wg_analysis_w_taps
 // target cpu; float32: stored as float, summed in float
-// source key 298be2f228164cd320fcccc7b4fafa0f683351d1ee725b9cd7d5ff84cbab76aa (a kernel's JSON: its cache entry's meta.json)
+// source key 5ae97dfe4bb306770563b818942b8ab99201810b236be855f374c31bb4e47511 (a kernel's JSON: its cache entry's meta.json)
 // CPU shell: OpenMP over lines (axis w) or planes and rows (axis h). Every pass works on the
 // extended window of a line, extended samples [offset, offset + W) with W = 2K + L - 2:
 // analysis reads it (halo samples through wg_ext_<mode>), the adjoint writes g over it and

@@ -2,11 +2,11 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // analysis_symmetric_L8: wg_analysis_h_taps, wg_analysis_w_taps
 // target cuda; float32: stored as float, summed in float
-// source key 64fb13fe66ba569ea10405970c45048bfb435889d1a0f93b279094a0323c2b5e (a kernel's JSON: its cache entry's meta.json)
+// source key f08637626864afb36be58eec2bb0004675af4fd91c4672431a952b2081bca53a (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
 // of planes fits a launch. A width pass's flat thread index runs over (plane, line,
 // sample), samples fastest; a height pass's blocks are tiles of outputs x lines, and a fused
-// 2-D level's (plan.AnalysisLevelKernel) tiles of output rows x columns.
+// 2-D level's (plan.FusedLevelKernel) tiles of output rows x columns.
 #define WG_FN __device__ __forceinline__
 // Global and shared memory as the kernels declare them: WG_GLOBAL(type) for a pointer
 // parameter, WG_SHARED(type, name, [extents]) for a __shared__ array. The checked emulation

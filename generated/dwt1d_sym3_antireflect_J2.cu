@@ -2,11 +2,11 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt1d_sym3_antireflect_J2: wg_analysis_w
 // target cuda; float32: stored as float, summed in float
-// source key f4067057b55f3439a55f33d34575675a507c83d28488340e3116af1d21bd607c (a kernel's JSON: its cache entry's meta.json)
+// source key 0a0daea690f70046104d7046548c36c8cdd573385d52d202d3f2ae9558851f95 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
 // of planes fits a launch. A width pass's flat thread index runs over (plane, line,
 // sample), samples fastest; a height pass's blocks are tiles of outputs x lines, and a fused
-// 2-D level's (plan.AnalysisLevelKernel) tiles of output rows x columns.
+// 2-D level's (plan.FusedLevelKernel) tiles of output rows x columns.
 #define WG_FN __device__ __forceinline__
 // Global and shared memory as the kernels declare them: WG_GLOBAL(type) for a pointer
 // parameter, WG_SHARED(type, name, [extents]) for a __shared__ array. The checked emulation

@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_db4_symmetric_J3: wg_analysis_hw
 // target cpu; float32: stored as float, summed in float
-// source key 2a33ecb5999487b255bf6d777576e6f5987285bc57af1b3197afbeb89500352e (a kernel's JSON: its cache entry's meta.json)
+// source key dfab5fae96a34ee2b214be5da4f44711195e61efb4c31bb28bc2b787eb2ae477 (a kernel's JSON: its cache entry's meta.json)
 // CPU shell: OpenMP over lines (axis w) or planes and rows (axis h). Every pass works on the
 // extended window of a line, extended samples [offset, offset + W) with W = 2K + L - 2:
 // analysis reads it (halo samples through wg_ext_<mode>), the adjoint writes g over it and
@@ -218,9 +218,10 @@ a += (T)(-0.010597401785069032) * o[c + 3]; b += (T)(-0.2303778133088965) * o[c 
   }
 }
 
-// One 2-D analysis level: the height pass, then the width pass of its lo and hi rows, in
-// turn over chunks of planes whose l/h temporaries (about 1048576 samples each)
-// stay in cache. The passes take their parameters in declared order (PassKernel.params).
+// One 2-D level as its passes in turn (analysis: the height pass, then the width pass of
+// its l and h rows; adjoint: the width adjoints into l and h, then the height adjoint),
+// over chunks of planes whose l/h temporaries (about 1048576 samples each) stay
+// in cache. The passes take their parameters in declared order (PassKernel.params).
 static void wg_analysis_hw_f32(const float* __restrict in0, wg_int in0_sp, wg_int in0_sr, float* __restrict out0, wg_int out0_sp, wg_int out0_sr,
     float* __restrict out1, wg_int out1_sp, wg_int out1_sr, float* __restrict out2, wg_int out2_sp, wg_int out2_sr,
     float* __restrict out3, wg_int out3_sp, wg_int out3_sr, wg_int P, wg_int NH, wg_int NW,

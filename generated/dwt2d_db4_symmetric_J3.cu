@@ -2,11 +2,11 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_db4_symmetric_J3: wg_analysis_hw
 // target cuda; float32: stored as float, summed in float
-// source key dbea6d333a8b7f7099a91027a51e7e5f15a897730b89e20b44153f8f92e85341 (a kernel's JSON: its cache entry's meta.json)
+// source key 4894439114b08db0fcb10fe5858ca066a612a1f42f758f42b3f7562d2b3c5069 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
 // of planes fits a launch. A width pass's flat thread index runs over (plane, line,
 // sample), samples fastest; a height pass's blocks are tiles of outputs x lines, and a fused
-// 2-D level's (plan.AnalysisLevelKernel) tiles of output rows x columns.
+// 2-D level's (plan.FusedLevelKernel) tiles of output rows x columns.
 #define WG_FN __device__ __forceinline__
 // Global and shared memory as the kernels declare them: WG_GLOBAL(type) for a pointer
 // parameter, WG_SHARED(type, name, [extents]) for a __shared__ array. The checked emulation

@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_db4_symmetric_J3: wg_analysis_hw
 // target cpu; float16: stored as wg_half, summed in float
-// source key b9aeeb65d541f351af00c7e0255a863d5a8ea4d41b65f3b6a3a0a4192ef13f2a (a kernel's JSON: its cache entry's meta.json)
+// source key 9cf6d39b7f7548aca9426d70878df02d0f8d254a89bee9df4113393f4072d1e4 (a kernel's JSON: its cache entry's meta.json)
 // CPU shell: OpenMP over lines (axis w) or planes and rows (axis h). Every pass works on the
 // extended window of a line, extended samples [offset, offset + W) with W = 2K + L - 2:
 // analysis reads it (halo samples through wg_ext_<mode>), the adjoint writes g over it and
@@ -281,9 +281,10 @@ a += (T)(-0.010597401785069032) * o[c + 3]; b += (T)(-0.2303778133088965) * o[c 
   }
 }
 
-// One 2-D analysis level: the height pass, then the width pass of its lo and hi rows, in
-// turn over chunks of planes whose l/h temporaries (about 1048576 samples each)
-// stay in cache. The passes take their parameters in declared order (PassKernel.params).
+// One 2-D level as its passes in turn (analysis: the height pass, then the width pass of
+// its l and h rows; adjoint: the width adjoints into l and h, then the height adjoint),
+// over chunks of planes whose l/h temporaries (about 1048576 samples each) stay
+// in cache. The passes take their parameters in declared order (PassKernel.params).
 static void wg_analysis_hw_f16(const wg_half* __restrict in0, wg_int in0_sp, wg_int in0_sr, wg_half* __restrict out0, wg_int out0_sp, wg_int out0_sr,
     wg_half* __restrict out1, wg_int out1_sp, wg_int out1_sr, wg_half* __restrict out2, wg_int out2_sp, wg_int out2_sr,
     wg_half* __restrict out3, wg_int out3_sp, wg_int out3_sr, wg_int P, wg_int NH, wg_int NW,

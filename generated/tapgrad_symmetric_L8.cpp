@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // tapgrad_symmetric_L8: wg_tapgrad_h, wg_tapgrad_w
 // target cpu; float32: stored as float, summed in float
-// source key f2bf2baa1e004794fd83362ba283c960b94fc88dc952c0d62817252aa0a7e4d7 (a kernel's JSON: its cache entry's meta.json)
+// source key eddf9399369d5731242b57aaf82829c547e951461b48cf2cb1140d7859518cfe (a kernel's JSON: its cache entry's meta.json)
 // CPU shell: OpenMP over lines (axis w) or planes and rows (axis h). Every pass works on the
 // extended window of a line, extended samples [offset, offset + W) with W = 2K + L - 2:
 // analysis reads it (halo samples through wg_ext_<mode>), the adjoint writes g over it and

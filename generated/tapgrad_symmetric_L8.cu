@@ -2,11 +2,11 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // tapgrad_symmetric_L8: wg_tapgrad_h, wg_tapgrad_w
 // target cuda; float32: stored as float, summed in float
-// source key 3744bdb016062f5491b1d2f449fc1dae0ae3c7e7468f68f79d237a8c5e8be1af (a kernel's JSON: its cache entry's meta.json)
+// source key 86cc89f75e34e31626d3cec97036900e77daad0f77200cc67e4a0c2842ee4b2e (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
 // of planes fits a launch. A width pass's flat thread index runs over (plane, line,
 // sample), samples fastest; a height pass's blocks are tiles of outputs x lines, and a fused
-// 2-D level's (plan.AnalysisLevelKernel) tiles of output rows x columns.
+// 2-D level's (plan.FusedLevelKernel) tiles of output rows x columns.
 #define WG_FN __device__ __forceinline__
 // Global and shared memory as the kernels declare them: WG_GLOBAL(type) for a pointer
 // parameter, WG_SHARED(type, name, [extents]) for a __shared__ array. The checked emulation

@@ -17,7 +17,7 @@ from wavegen import artifact
 ROOT = Path(__file__).resolve().parents[1]
 
 # Builds a transform, runs it, checks it against pywt; prints the compile count as JSON.
-# In smooth mode a 2-D level runs its two passes (plan.AnalysisLevelKernel.fuses): two
+# In smooth mode a 2-D level runs its two passes (plan.FusedLevelKernel.fuses): two
 # kernels, two cache entries.
 BUILD_SCRIPT = """
 import json, sys, time, numpy as np, pywt, torch, wavegen

@@ -33,30 +33,46 @@ def test_emulated_cuda_dwt2d_matches_pywt(mode):
     assert_within(xr, pywt.waverec2(ref, "db3", mode=mode), bounds.inverse(), "inverse")
 
 
-@pytest.mark.parametrize("wavelet, mode, shape, dtype, tile_rows", [
-    # level 1: 19 x 36 coefficients, 2 x 2 tiles of 16 x 32, both partial
-    ("db2", "periodization", (1, 2, 37, 71), torch.float64, 16),
+@pytest.mark.parametrize("wavelet, mode, shape, dtype, tile_rows, adjoint_fuses", [
+    # level 1: 19 x 36 coefficients, 2 x 2 tiles of 16 x 32, both partial; the adjoint's
+    # 3 x 3 tiles of x include one away from both ends (rows 16-31)
+    ("db2", "periodization", (1, 2, 37, 71), torch.float64, 16, True),
     # a wavelet and a mode per axis, float32
-    (("sym3", "haar"), ("periodic", "reflect"), (2, 1, 35, 66), torch.float32, 16),
-    # 102 taps: the float64 tile fits SHARED_BYTES at 8 rows; 62 x 70 coefficients
-    ("coif17", "antisymmetric", (1, 1, 24, 40), torch.float64, 8)], ids=str)
-def test_emulated_fused_level_over_several_tiles(wavelet, mode, shape, dtype, tile_rows):
-    """A fused 2-D level (plan.AnalysisLevelKernel: one launch, the height pass's rows in
-    shared memory) over several tiles each way, partial at the ends, from a strided view of
-    x, against PyWavelets."""
+    (("sym3", "haar"), ("periodic", "reflect"), (2, 1, 35, 66), torch.float32, 16, True),
+    # 102 taps: the float64 tile fits SHARED_BYTES at 8 rows, the adjoint's not at all
+    ("coif17", "antisymmetric", (1, 1, 24, 40), torch.float64, 8, False)], ids=str)
+def test_emulated_fused_level_over_several_tiles(wavelet, mode, shape, dtype, tile_rows,
+                                                  adjoint_fuses):
+    """A fused 2-D level (plan.FusedLevelKernel: one launch, the first pass's rows in shared
+    memory) over several tiles each way, partial at the ends, from a strided view of x,
+    against PyWavelets; its adjoint and the inverse (fused adjoint levels) against the
+    CPU target and PyWavelets."""
     spec = wavegen.Spec("dwt2d", wavelet, 2, mode)
     t = wavegen.build(spec, target="cuda_emulated")
     assert list(t.plan.kernels) == ["wg_analysis_hw"]
     assert t.plan.level_kernel.cuda_tile[0] == tile_rows
+    for other in (t.adjoint(), t.inverse()):
+        assert list(other.plan.kernels) == (["wg_adjoint_hw"] if adjoint_fuses else
+                                            ["wg_adjoint_h", "wg_adjoint_w"])
     x = torch.randn(*shape[:2], shape[3], shape[2], dtype=dtype).transpose(2, 3)
     yl, yh = t(x)
     x64 = x.double().numpy()
-    ref = pywt.wavedec2(x64, wavelet if isinstance(wavelet, str) else
-                        [pywt.Wavelet(w) for w in wavelet], mode=mode, level=2)
-    low, details = DwtBounds(x64, wavelet, mode, 2, dtype, 2).forward()
+    pywt_wavelet = wavelet if isinstance(wavelet, str) else [pywt.Wavelet(w) for w in wavelet]
+    ref = pywt.wavedec2(x64, pywt_wavelet, mode=mode, level=2)
+    bounds = DwtBounds(x64, wavelet, mode, 2, dtype, 2)
+    low, details = bounds.forward()
     assert_within(yl, ref[0], low, "yl")
     for j in range(2):
         assert_within(yh[j], np.stack(ref[-1 - j], 2), details[j], f"yh[{j}]")
+    assert_within(t.inverse()(yl, yh), pywt.waverec2(ref, pywt_wavelet, mode=mode),
+                  bounds.inverse(), "inverse")
+    gl, gh = torch.randn_like(yl), [torch.randn_like(h) for h in yh]
+    a = t.adjoint()(gl, gh, signal_size=shape[2:])
+    b = wavegen.build(spec).adjoint()(gl, gh, signal_size=shape[2:])
+    evaluations = [(dtype, 2)]
+    assert_within(a, b.double().numpy(), bounds.adjoint(gl.double().numpy(),
+                                                        [g.double().numpy() for g in gh],
+                                                        evaluations), "adjoint")
 
 
 @pytest.mark.parametrize("mode", MODES)

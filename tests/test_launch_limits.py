@@ -56,9 +56,11 @@ def test_1e5_planes_launch_on_grid_x(spec):
             else:
                 rows, cols = launch.kernel.cuda_tile
                 assert launch.blocks == args["P"] * -(-along // rows) * -(-args["M"] // cols)
-        elif "KH" in args:             # a fused 2-D level: tiles of its coefficients
+        elif "KH" in args:             # a fused 2-D level: tiles of its outputs
             rows, cols = launch.kernel.cuda_tile
-            assert launch.blocks == args["P"] * -(-args["KH"] // rows) * -(-args["KW"] // cols)
+            out_rows, out_cols = (args["KH"], args["KW"]) if \
+                launch.kernel.direction == "analysis" else (args["NH"], args["NW"])
+            assert launch.blocks == args["P"] * -(-out_rows // rows) * -(-out_cols // cols)
         else:
             assert launch.blocks % args["P"] == 0
 

@@ -3,7 +3,7 @@ import pywt
 import pytest
 
 import wavegen
-from wavegen.plan import max_level, output_length, plan, synthesis_length
+from wavegen.plan import EXT_TERMS, max_level, output_length, plan, synthesis_length
 from wavegen.spec import MODES
 
 
@@ -32,30 +32,88 @@ def test_max_level_equals_pywt():
 
 
 def test_adjoint_plan_is_the_transposed_schedule():
-    """2-D analysis runs one fused launch per level; its adjoint runs the transposes of the
-    level's three passes (height, then width of l and of h), in reverse order."""
+    """2-D levels run one fused launch each, and so do their adjoints (the transposed
+    kernel, inputs and outputs swapped, in reverse order)."""
     p = plan(wavegen.Spec("dwt2d", "db3", 2, "symmetric"))
     q = plan(wavegen.Spec("dwt2d", "db3", 2, "symmetric").adjoint())
     geom = p.geometry_from_signal((19, 24))
     forward, adjoint = p.schedule(geom), q.schedule(geom)
     assert adjoint.inputs == forward.outputs and adjoint.outputs == forward.inputs
+    assert [type(s).__name__ for s in forward.steps + adjoint.steps] == ["LevelStep"] * 4
+    for f, a in zip(forward.steps, reversed(adjoint.steps)):
+        assert a.kernel == f.kernel.transposed()
+        assert (a.inputs, a.outputs) == (f.outputs, f.inputs)
+    assert list(p.kernels) == ["wg_analysis_hw"] and list(q.kernels) == ["wg_adjoint_hw"]
+    assert q.kernels["wg_adjoint_hw"].direction == "adjoint"
+
+
+def test_a_level_whose_adjoint_does_not_fuse_transposes_into_its_passes():
+    """db38's adjoint tile (its edge rows) does not fit SHARED_BYTES: the forward runs fused
+    levels, the adjoint each level's three passes, the transposes of the level's height
+    pass and two width passes, in reverse order, through the l/h temporaries."""
+    p = plan(wavegen.Spec("dwt2d", "db38", 2, "symmetric"))
+    q = plan(wavegen.Spec("dwt2d", "db38", 2, "symmetric").adjoint())
+    geom = p.geometry_from_signal((80, 90))
+    forward, adjoint = p.schedule(geom), q.schedule(geom)
     assert [type(s).__name__ for s in forward.steps] == ["LevelStep"] * 2
     passes = [s for step in forward.steps for s in step.passes()[0]]
-    assert len(adjoint.steps) == len(passes) == 6
     assert [(s.kernel.axis, s.inputs[0].buffer) for s in passes] == \
         [("h", "x"), ("w", "l1"), ("w", "h1"), ("h", "a1"), ("w", "l2"), ("w", "h2")]
+    assert len(adjoint.steps) == 6
     for f, a in zip(passes, reversed(adjoint.steps)):
         assert a.kernel == f.kernel.transposed()
         assert (a.inputs, a.outputs) == (f.outputs, f.inputs)
     assert {"l1", "h1", "l2", "h2"} <= set(adjoint.buffers) and "l1" not in forward.buffers
-    assert list(p.kernels) == ["wg_analysis_hw"]
-    assert {k.direction for k in q.kernels.values()} == {"adjoint"}
+    assert sorted(q.kernels) == ["wg_adjoint_h", "wg_adjoint_w"]
+
+
+@pytest.mark.parametrize("mode", [m for m in MODES if EXT_TERMS[m] == 1])
+@pytest.mark.parametrize("wavelet", ["haar", "db2", "db4", "sym7", "db10", "coif8"])
+@pytest.mark.parametrize("direction", ["dwt2d", "idwt2d"])
+def test_adjoint_level_tile_holds_every_row_it_reads(direction, wavelet, mode):
+    """The fused adjoint level (cuda.cu.j2) reads coefficient rows from its shared tile
+    without a bounds check: a block of output rows [n0, n0 + R) holds rows cb .. cb + R/2 +
+    pairs of its taps and, within fold_reach of an end, edge_rows rows next to each end.
+    Every row the taps read at an output row, and every row an extended row of the fold's
+    halo reads, is among them: enumerated over the sizes (x of 1 to 80 rows)."""
+    spec = wavegen.Spec(direction, wavelet, 1, mode)
+    p = plan(spec if direction == "idwt2d" else spec.adjoint())
+    k = p.level_kernel
+    if k is None:
+        pytest.skip(f"{wavelet} {mode}: the adjoint level is not fused")
+    h, (rows, _) = k.h, k.cuda_tile
+    main, (top, bottom) = rows // 2 + k.pairs, k.edge_rows
+    taps = [2 * j + parity for j in range(k.pairs) for parity in (0, 1) if 2 * j + parity < h.length]
+
+    def read(e, K):     # coefficient rows g at extended row e reads (the CUDA _g)
+        return {(e - h.offset - i) // 2 for i in taps if (e - h.offset - i) % 2 == 0
+                and 0 <= (e - h.offset - i) // 2 < K}
+
+    for n_rows in range(1, 81):
+        if direction == "idwt2d":
+            K = n_rows
+            N = p.synthesis_size((K, K))[0]
+        else:
+            N = n_rows
+            if N == 1 and mode == "reflect":
+                continue
+            K = p.analysis_size((N, N))[0]
+        if N < 1:
+            continue
+        last = h.offset + 2 * K + h.length - 3
+        halo = set().union(*(read(e, K) for e in list(range(h.offset, 0)) +
+                             list(range(N, last + 1))))
+        assert all(c < top or c >= K - bottom for c in halo), (N, K)
+        for n0 in range(0, N, rows):
+            cb = (n0 - h.offset) // 2 - (k.pairs - 1)
+            for n in range(n0, min(n0 + rows, N)):
+                assert all(cb <= c < cb + main for c in read(n, K)), (N, n)
 
 
 @pytest.mark.parametrize("modes", [("smooth", "symmetric"), ("zero", "antireflect")])
 def test_levels_with_a_multi_term_extension_run_the_passes(modes):
     """A 2-D level fuses only where both axes' extensions take one term
-    (AnalysisLevelKernel.fuses); otherwise it is the height pass and two width passes."""
+    (FusedLevelKernel.fuses); otherwise it is the height pass and two width passes."""
     p = plan(wavegen.Spec("dwt2d", "db3", 2, modes))
     steps = p.schedule(p.geometry_from_signal((19, 24))).steps
     assert [(s.kernel.axis, s.inputs[0].buffer) for s in steps] == \

@@ -80,7 +80,7 @@ def test_dwt2d_different_filters_per_axis():
 
 def test_dwt2d_cpu_level_over_chunks_of_planes():
     """The CPU runs a fused 2-D level's passes over chunks of planes of about
-    AnalysisLevelKernel.cpu_chunk samples per temporary: 50 planes of 64 x 700 (db4) make a
+    FusedLevelKernel.cpu_chunk samples per temporary: 50 planes of 64 x 700 (db4) make a
     chunk of 42 planes, then one of 8."""
     t = wavegen.build(wavegen.Spec("dwt2d", "db4", 1, "periodic"))
     plane = 35 * 700                   # the height pass's output: 35 rows of 700

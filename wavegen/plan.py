@@ -147,27 +147,44 @@ def analysis_kernel(axis: str, lo_filter, hi_filter, mode: str) -> PassKernel:
 
 
 @dataclasses.dataclass(frozen=True)
-class AnalysisLevelKernel(Kernel):
-    """One level of 2-D analysis in one kernel: the height pass ``h`` then the width pass
-    ``w``. A CUDA block takes a tile of output rows x 32 output columns of the four bands
-    (``cuda_tile``). It runs the height pass for those rows over the window of extended
-    columns their width taps read, into shared memory, kept in the accumulator type, then
-    the width pass from there. So x is read once and the bands written once, where the
-    unfused passes also write and reread the l/h temporaries. The CPU shell runs the two
-    passes in turn over chunks of planes, whose temporaries stay in cache."""
+class FusedLevelKernel(Kernel):
+    """One level of a 2-D DWT in one kernel: the height pass ``h`` and the width pass ``w``
+    (both analysis, or both adjoint). A CUDA block takes a tile of outputs, up to 16 rows x
+    32 columns (``cuda_tile``), and keeps the first pass's rows in shared memory, in the
+    accumulator type:
+
+    * analysis (x -> cA, cH, cV, cD): the height pass of the tile's rows over the window of
+      extended columns its width taps read, then the width pass from there;
+    * adjoint (cA, cH, cV, cD -> x): the width adjoint of the coefficient rows the tile's
+      height adjoint reads (its taps' rows, and in blocks within the fold's reach of an end
+      the rows next to both ends, which the extension's halo folds back from), then the
+      height adjoint from there.
+
+    So each level reads its input once and writes its output once, where the three passes
+    also write and reread the l/h temporaries. The CPU shell runs the passes in turn over
+    chunks of planes, whose temporaries stay in cache."""
     h: PassKernel
     w: PassKernel
-    direction = "analysis"
-    name = "wg_analysis_hw"
+
+    @property
+    def direction(self) -> str:
+        return self.h.direction
+
+    @property
+    def name(self) -> str:
+        return f"wg_{self.direction}_hw"
 
     @property
     def params(self) -> tuple[Param, ...]:
-        """x's view; the views of lo (cA), band 0 (cH: hi rows, lo columns), band 1 (cV)
-        and band 2 (cD); planes P, signal rows NH and columns NW, coefficient rows KH and
-        columns KW."""
-        views = view_params("in0", "in", ("sp", "sr"))
-        for name in ("out0", "out1", "out2", "out3"):
-            views += view_params(name, "out", ("sp", "sr"))
+        """The views of x and of cA, band 0 (cH: hi rows, lo columns), band 1 (cV) and band
+        2 (cD), inputs first; planes P, signal rows NH and columns NW, coefficient rows KH
+        and columns KW."""
+        if self.direction == "analysis":
+            ins, outs = ("in0",), ("out0", "out1", "out2", "out3")
+        else:
+            ins, outs = ("in0", "in1", "in2", "in3"), ("out0",)
+        views = tuple(p for name in ins for p in view_params(name, "in", ("sp", "sr")))
+        views += tuple(p for name in outs for p in view_params(name, "out", ("sp", "sr")))
         return views + tuple(Param(n, "int") for n in ("P", "NH", "NW", "KH", "KW"))
 
     # Static shared memory a block may take: 4 blocks of 256 threads (50% occupancy) fit
@@ -178,48 +195,79 @@ class AnalysisLevelKernel(Kernel):
 
     @property
     def span(self) -> int:
-        """Extended columns of x a tile's width pass reads: 2 (TILE_COLS - 1) + L_w."""
+        """Analysis: extended columns of x a tile's width pass reads, 2 (TILE_COLS - 1) + L_w."""
         return 2 * (self.TILE_COLS - 1) + self.w.length
 
+    @property
+    def pairs(self) -> int:
+        """Adjoint: the height taps' pairs, the coefficient rows one output row reads."""
+        return (self.h.length + 1) // 2
+
+    @property
+    def edge_rows(self) -> tuple[int, int]:
+        """Adjoint: the coefficient rows next to the top and the bottom end that the fold's
+        halo rows read (extended rows e < 0 read rows c <= (-1 - offset) // 2; e >= NH
+        rows c >= KH - pairs; test_plan enumerates them)."""
+        return (-1 - self.h.offset) // 2 + 1, self.pairs
+
     def _shared_shape(self, rows: int) -> tuple[int, ...]:
-        """The tile of height-pass rows: (lo/hi, rows, parity, extended column // 2). Column
-        j of the window is at [j % 2][j // 2]: the width taps of one parity read adjacent
-        words in adjacent lanes (no bank conflicts)."""
-        return (2, rows, 2, (self.span + 1) // 2)
+        """Analysis: (lo/hi, rows, parity, extended column // 2); window column j is at
+        [j % 2][j // 2], so that the width taps of one parity read adjacent words in
+        adjacent lanes (no bank conflicts). Adjoint: (l/h, coefficient rows: the taps'
+        rows, then the top and bottom edge rows, column)."""
+        if self.direction == "analysis":
+            return (2, rows, 2, (self.span + 1) // 2)
+        return (2, rows // 2 + self.pairs + sum(self.edge_rows), self.TILE_COLS)
+
+    def _rows(self) -> int | None:
+        """Output rows per block: 16, or 8 where 16 do not fit SHARED_BYTES in float64
+        (None: neither does). A tile of R rows reads 2R + L_h - 2 rows of x (analysis; for
+        db4, 8 rows read each sample 1.38 times, 16 rows 1.19 times), or recomputes
+        R/2 + pairs coefficient rows' width adjoint for R/2 rows (adjoint)."""
+        for rows in (16, 8):
+            if math.prod(self._shared_shape(rows)) * 8 <= self.SHARED_BYTES:
+                return rows
+        return None
 
     @property
     def cuda_tile(self) -> tuple[int, int]:
-        """(output rows, output columns) of a CUDA block: as many rows, up to 16, as the
-        tile holds in float64 within SHARED_BYTES. A tile of R output rows reads 2R + L_h - 2
-        rows of x: for db4, 8 rows read each sample 1.38 times, 16 rows 1.19 times."""
-        rows = 16
-        while rows > BLOCK // self.TILE_COLS and \
-                math.prod(self._shared_shape(rows)) * 8 > self.SHARED_BYTES:
-            rows //= 2
-        return rows, self.TILE_COLS
+        return self._rows(), self.TILE_COLS
 
     @property
     def shared_shape(self) -> tuple[int, ...]:
-        return self._shared_shape(self.cuda_tile[0])
+        return self._shared_shape(self._rows())
 
     @property
     def fuses(self) -> bool:
-        """Whether a level runs as this kernel: where both axes' extensions take one term.
-        Smooth and antireflect (2 and 3 terms) inside the tile loop took 90-190 registers
-        per thread (db4, db20; sm_90), against 30-48 in their passes, so those levels run
-        the three passes."""
-        return EXT_TERMS[self.h.mode] == EXT_TERMS[self.w.mode] == 1
+        """Whether a level runs as this kernel: where both axes' extensions take one term
+        and the tile fits. Smooth and antireflect (2 and 3 terms) inside the analysis tile
+        loop took 90-190 registers per thread (db4, db20; sm_90), against 30-48 in their
+        passes, so those levels run the three passes; so do adjoints of filters over 48
+        taps, whose edge rows do not fit."""
+        return EXT_TERMS[self.h.mode] == EXT_TERMS[self.w.mode] == 1 and \
+            self._rows() is not None
+
+    def transposed(self) -> "FusedLevelKernel":
+        return FusedLevelKernel(self.h.transposed(), self.w.transposed())
 
     @property
     def resources_note(self) -> str | None:
-        """wavegen.resources: measured on sm_80 and sm_90 (NVRTC 12.9) over db2-db38,
-        coif12-coif17 and dmey in every mode that fuses, float32 and float64: 30-54
-        registers, except dmey in float64 on sm_90."""
-        if max(self.h.length, self.w.length) <= 60:
-            return None
-        return ("filters longer than 60 taps in float64: dmey's 62 taps in zero, constant and "
-                "periodic mode take 72-85 registers per thread on sm_90 (38% and 25% "
-                "occupancy); db31-db38 and coif12-coif17 take 40-54")
+        """wavegen.resources, measured on sm_80 and sm_90 (NVRTC 12.9) in every mode that
+        fuses. Analysis (db2-db38, coif5-coif17, sym20, bior6.8, dmey; float32, float64,
+        bfloat16): 30-54 registers, but dmey in float64 on sm_90. Adjoint (haar-db24,
+        sym8, sym20, coif3-coif8, bior2.2, bior6.8, rbio3.9, as the gradient and as the
+        inverse): at most 64 in float32 and bfloat16; in float64 from 18 taps 56-66."""
+        length = max(self.h.length, self.w.length)
+        if self.direction == "analysis" and length > 60:
+            return ("filters longer than 60 taps in float64: dmey's 62 taps in zero, "
+                    "constant and periodic mode take 72-85 registers per thread on sm_90 "
+                    "(38% and 25% occupancy); db31-db38 and coif12-coif17 take 40-54")
+        if self.direction == "adjoint" and length >= 18:
+            return ("filters of 18 taps or more in float64: the width adjoint's fold and the "
+                    "height adjoint's take up to 66 registers per thread on sm_90 (38% "
+                    "occupancy: db22-db24 and coif8, bior6.8's inverse in periodization); "
+                    "bounded to 64 (50%) they spill up to 8 bytes on sm_80")
+        return None
 
     parallel_min_outputs = PassKernel.parallel_min_outputs
     # Samples per l/h temporary of one chunk of planes on the CPU (4 MB in float32: as fast
@@ -227,7 +275,8 @@ class AnalysisLevelKernel(Kernel):
     cpu_chunk = 1 << 20
 
     def grid(self, planes: int, rows: int, cols: int) -> tuple[int, int]:
-        """(blocks, threads per block) for ``rows`` x ``cols`` coefficients per band."""
+        """(blocks, threads per block) for outputs of ``rows`` x ``cols`` per plane (and
+        band)."""
         tile_rows, tile_cols = self.cuda_tile
         return planes * -(-rows // tile_rows) * -(-cols // tile_cols), self.threads_per_block
 
@@ -337,10 +386,6 @@ class Step:
         along = self.k if self.kernel.direction == "analysis" else self.n
         return (along, self.lines) if self.kernel.axis == "h" else (self.lines, along)
 
-    def passes(self) -> tuple[tuple["Step", ...], tuple[Buffer, ...]]:
-        """The step as 1-D passes, with the buffers they add: itself."""
-        return (self,), ()
-
     def grid(self, planes: int) -> tuple[int, int]:
         along = self.k if self.kernel.direction == "analysis" else self.n
         return self.kernel.grid(planes, self.lines, along)
@@ -351,31 +396,47 @@ class Step:
 
 @dataclasses.dataclass(frozen=True)
 class LevelStep:
-    """One level of 2-D analysis in one launch (AnalysisLevelKernel): x -> (lo, cH, cV, cD)."""
-    kernel: AnalysisLevelKernel
-    inputs: tuple[View, ...]    # (x,)
-    outputs: tuple[View, ...]   # (lo, band 0, band 1, band 2)
+    """One level of a 2-D DWT in one launch (FusedLevelKernel): analysis x -> (cA, cH, cV,
+    cD), adjoint (cA, cH, cV, cD) -> x."""
+    kernel: FusedLevelKernel
+    inputs: tuple[View, ...]
+    outputs: tuple[View, ...]
     signal: tuple[int, int]     # (rows, cols) of x
     coefficients: tuple[int, int]
     level: int
 
     def written(self) -> tuple[int, int]:
-        return self.coefficients
+        return self.coefficients if self.kernel.direction == "analysis" else self.signal
 
     def passes(self) -> tuple[tuple[Step, ...], tuple[Buffer, ...]]:
-        """The same level as its height pass and two width passes, with the height pass's
-        l/h temporaries: what the transposed schedule runs (a fused adjoint would need the
-        DTCWT adjoint's three-segment fold, since periodic folds reach the far end)."""
+        """The same level as its three passes, with the l/h temporaries between them."""
         (n_rows, n_cols), (k_rows, k_cols) = self.signal, self.coefficients
-        (src,), (lo, cH, cV, cD) = self.inputs, self.outputs
-        tl, th = Buffer(f"l{self.level}", (k_rows, n_cols)), Buffer(f"h{self.level}", (k_rows, n_cols))
-        h, w = self.kernel.h, self.kernel.w
-        return (Step(h, (src,), (View(tl.name), View(th.name)), n_cols, n_rows, k_rows),
-                Step(w, (View(tl.name),), (lo, cV), k_rows, n_cols, k_cols),
-                Step(w, (View(th.name),), (cH, cD), k_rows, n_cols, k_cols)), (tl, th)
+        tl, th = (Buffer(f"{t}{self.level}", (k_rows, n_cols)) for t in "lh")
+        l, h = View(tl.name), View(th.name)
+        if self.kernel.direction == "analysis":
+            (x,), (lo, cH, cV, cD) = self.inputs, self.outputs
+            steps = (Step(self.kernel.h, (x,), (l, h), n_cols, n_rows, k_rows),
+                     Step(self.kernel.w, (l,), (lo, cV), k_rows, n_cols, k_cols),
+                     Step(self.kernel.w, (h,), (cH, cD), k_rows, n_cols, k_cols))
+        else:
+            (lo, cH, cV, cD), (x,) = self.inputs, self.outputs
+            steps = (Step(self.kernel.w, (lo, cV), (l,), k_rows, n_cols, k_cols),
+                     Step(self.kernel.w, (cH, cD), (h,), k_rows, n_cols, k_cols),
+                     Step(self.kernel.h, (l, h), (x,), n_cols, n_rows, k_rows))
+        return steps, (tl, th)
+
+    def transposed(self) -> tuple[tuple["LevelStep | Step", ...], tuple[Buffer, ...]]:
+        """The transposed level: one launch where the transposed kernel fuses, else the
+        passes transposed (in reverse order), with their temporaries."""
+        kernel = self.kernel.transposed()
+        if kernel.fuses:
+            return (dataclasses.replace(self, kernel=kernel, inputs=self.outputs,
+                                        outputs=self.inputs),), ()
+        steps, temporaries = self.passes()
+        return tuple(s.transposed() for s in reversed(steps)), temporaries
 
     def grid(self, planes: int) -> tuple[int, int]:
-        return self.kernel.grid(planes, *self.coefficients)
+        return self.kernel.grid(planes, *self.written())
 
     def sizes(self, planes: int) -> dict[str, int]:
         (n_rows, n_cols), (k_rows, k_cols) = self.signal, self.coefficients
@@ -390,14 +451,16 @@ class Schedule:
     steps: tuple[Step | LevelStep, ...]
 
     def transposed(self) -> "Schedule":
-        """The adjoint schedule: the steps' passes transposed, in reverse order."""
-        buffers, passes = dict(self.buffers), []
-        for step in self.steps:
-            steps, added = step.passes()
-            passes += steps
-            buffers.update((b.name, b) for b in added)
-        return Schedule(buffers, self.outputs, self.inputs,
-                        tuple(s.transposed() for s in reversed(passes)))
+        """The adjoint schedule: the steps transposed, in reverse order."""
+        buffers, steps = dict(self.buffers), []
+        for step in reversed(self.steps):
+            if isinstance(step, LevelStep):
+                transposed, added = step.transposed()
+                steps += transposed
+                buffers.update((b.name, b) for b in added)
+            else:
+                steps.append(step.transposed())
+        return Schedule(buffers, self.outputs, self.inputs, tuple(steps))
 
     @functools.cached_property
     def zero_filled(self) -> frozenset[str]:
@@ -441,12 +504,16 @@ class Plan:
         else:
             self.axis_kernels = {a: analysis_kernel(a, b.dec_lo, b.dec_hi, m)
                                  for a, b, m in zip(self.axes, spec.banks, spec.modes)}
-        # 2-D analysis runs a level as one launch where it can (AnalysisLevelKernel.fuses);
-        # its transpose runs the passes.
-        level = AnalysisLevelKernel(self.axis_kernels["h"], self.axis_kernels["w"]) \
-            if spec.ndim == 2 and not spec.is_inverse else None
-        self.level_kernel = level if level is not None and level.fuses else None
-        if self.level_kernel is not None and not spec.transposed:
+        # A 2-D level runs as one launch where its kernel fuses, in the untransposed
+        # schedule and again in the transposed one (LevelStep.transposed); else the passes.
+        level = FusedLevelKernel(self.axis_kernels["h"], self.axis_kernels["w"]) \
+            if spec.ndim == 2 else None
+        self.fused_levels = level is not None and level.fuses
+        if self.fused_levels and spec.transposed:
+            level = level.transposed()
+        self.level_kernel = level if level is not None and level.fuses and \
+            self.fused_levels else None
+        if self.level_kernel is not None:
             self.kernels = {self.level_kernel.name: self.level_kernel}
         else:
             self.kernels = {k.name: k for k in (k.transposed() if spec.transposed else k
@@ -571,18 +638,25 @@ class Plan:
                                   1, src_size[0], d[0]))
             else:
                 # pywt bands: cH = hi(h) lo(w) -> 0, cV = lo(h) hi(w) -> 1, cD = hi hi -> 2.
-                step = LevelStep(AnalysisLevelKernel(self.axis_kernels["h"], self.axis_kernels["w"]),
-                                 (View(src),), (View(lo), View(band, 0), View(band, 1),
-                                                View(band, 2)), tuple(src_size), tuple(d), level)
-                if self.level_kernel is None:
-                    passes, temporaries = step.passes()
-                    steps += passes
-                    buffers.update((b.name, b) for b in temporaries)
-                else:
-                    steps.append(step)
+                self._level(steps, buffers, (View(src),),
+                            (View(lo), View(band, 0), View(band, 1), View(band, 2)),
+                            src_size, d, level)
             src, src_size = lo, d
         return Schedule(buffers, ("x",), ("yl",) + tuple(f"yh{j}" for j in range(1, J + 1)),
                         tuple(steps))
+
+    def _level(self, steps: list, buffers: dict, inputs, outputs, signal, coefficients,
+               level: int) -> None:
+        """Add one 2-D level of the untransposed schedule: a LevelStep, or its passes and
+        their temporaries where its kernel does not fuse."""
+        step = LevelStep(FusedLevelKernel(self.axis_kernels["h"], self.axis_kernels["w"]),
+                         inputs, outputs, tuple(signal), tuple(coefficients), level)
+        if self.fused_levels:
+            steps.append(step)
+            return
+        passes, temporaries = step.passes()
+        steps += passes
+        buffers.update((b.name, b) for b in temporaries)
 
     def _synthesis_schedule(self, geom: Geometry) -> Schedule:
         J = len(geom.details)
@@ -597,17 +671,12 @@ class Plan:
             dest = "x" if level == 1 else f"r{level}"
             buffers[band] = Buffer(band, self._shape(d), 3 if self.ndim == 2 else 1)
             buffers[dest] = Buffer(dest, self._shape(r))
-            w = self.axis_kernels["w"]
             if self.ndim == 1:
-                steps.append(Step(w, (View(approx), View(band)), (View(dest),), 1, r[0], d[0]))
+                steps.append(Step(self.axis_kernels["w"], (View(approx), View(band)),
+                                  (View(dest),), 1, r[0], d[0]))
             else:
-                h = self.axis_kernels["h"]
-                tl, th = f"l{level}", f"h{level}"
-                buffers[tl] = Buffer(tl, (d[0], r[1]))
-                buffers[th] = Buffer(th, (d[0], r[1]))
-                steps += [Step(w, (View(approx), View(band, 1)), (View(tl),), d[0], r[1], d[1]),
-                          Step(w, (View(band, 0), View(band, 2)), (View(th),), d[0], r[1], d[1]),
-                          Step(h, (View(tl), View(th)), (View(dest),), r[1], r[0], d[0])]
+                self._level(steps, buffers, (View(approx), View(band, 0), View(band, 1),
+                                             View(band, 2)), (View(dest),), r, d, level)
             approx = dest
         return Schedule(buffers, ("yl",) + tuple(f"yh{j}" for j in range(1, J + 1)), ("x",),
                         tuple(steps))

@@ -12,7 +12,7 @@ import re
 
 import jinja2
 
-from .plan import AnalysisLevelKernel, Plan
+from .plan import FusedLevelKernel, Plan
 
 TARGETS = ("cpu", "cuda", "cuda_emulated")
 # dtype -> (storage type, accumulator type, the type the CPU's column passes read rows as,
@@ -80,11 +80,12 @@ def _kernel_view(kernel) -> dict:
     literals, zero taps dropped (a zero tap is a load and two flops the compiler may not
     remove), or with run-time taps reads of the `taps` parameter. ``passes``: the 1-D passes
     whose arithmetic it runs (a fused 2-D level: its height and width passes)."""
-    if isinstance(kernel, AnalysisLevelKernel):
+    if isinstance(kernel, FusedLevelKernel):
         h, w = _kernel_view(kernel.h), _kernel_view(kernel.w)
         return dict(name=kernel.name, params=kernel.params, kind=type(kernel).__name__, h=h,
-                    w=w, passes=[h, w], cuda_tile=kernel.cuda_tile, span=kernel.span,
-                    threads=kernel.threads_per_block,
+                    w=w, passes=[h, w], direction=kernel.direction,
+                    cuda_tile=kernel.cuda_tile, span=kernel.span, pairs=kernel.pairs,
+                    edge_rows=kernel.edge_rows, threads=kernel.threads_per_block,
                     shared_shape=kernel.shared_shape, cpu_chunk=kernel.cpu_chunk)
     view = kernel.compiled
     view.update(name=kernel.name, params=kernel.params, kind=type(kernel).__name__,
