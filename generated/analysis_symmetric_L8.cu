@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // analysis_symmetric_L8: wg_analysis_h_taps, wg_analysis_w_taps
 // target cuda; float32: stored as float, summed in float
-// source key f08637626864afb36be58eec2bb0004675af4fd91c4672431a952b2081bca53a (a kernel's JSON: its cache entry's meta.json)
+// source key 392ceda657537f4e434ea7c0b134e1fe4893d9e69eb55966ba24cae178ac5756 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
 // of planes fits a launch. A width pass's flat thread index runs over (plane, line,
 // sample), samples fastest; a height pass's blocks are tiles of outputs x lines, and a fused

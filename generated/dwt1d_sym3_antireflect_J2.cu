@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt1d_sym3_antireflect_J2: wg_analysis_w
 // target cuda; float32: stored as float, summed in float
-// source key 0a0daea690f70046104d7046548c36c8cdd573385d52d202d3f2ae9558851f95 (a kernel's JSON: its cache entry's meta.json)
+// source key 7d7d811111bad7fe0f5089f7539f69bec0c907f5e2d461bb0f70435d676e3089 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
 // of planes fits a launch. A width pass's flat thread index runs over (plane, line,
 // sample), samples fastest; a height pass's blocks are tiles of outputs x lines, and a fused

@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_adjoint_db4_symmetric_J3: wg_adjoint_hw
 // target cuda; float32: stored as float, summed in float
-// source key 38be271b722001adf81fcf1d158960978f1f7a75e2fc782db9f4a37b15afd8cc (a kernel's JSON: its cache entry's meta.json)
+// source key 6abbf7e9ffd68fd01e9ab1ec077649a63726f1fba5998780790866262ba77494 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
 // of planes fits a launch. A width pass's flat thread index runs over (plane, line,
 // sample), samples fastest; a height pass's blocks are tiles of outputs x lines, and a fused
@@ -136,18 +136,18 @@ extern "C" __global__ void wg_adjoint_hw_f32(WG_GLOBAL(const float) in0, wg_int 
   typedef float S;   // tensors are stored in S, sums accumulate in T
   // The width adjoint's l and h rows: the coefficient rows the tile's height taps read
   // (from cb), then, in a block within the fold's reach of an end, the edge rows.
-  WG_SHARED(T, tile, [2][19][32]);
-  const wg_int tiles_c = (NW + 31) / 32, tiles_r = (NH + 15) / 16;
+  WG_SHARED(T, tile, [2][27][64]);
+  const wg_int tiles_c = (NW + 63) / 64, tiles_r = (NH + 31) / 32;
   wg_int row_tile, p;   // row_tile counts over every plane
-  const wg_int m0 = wg_divmod(blockIdx.x, tiles_c, row_tile) * 32;
-  const wg_int n0 = wg_divmod(row_tile, tiles_r, p) * 16;
+  const wg_int m0 = wg_divmod(blockIdx.x, tiles_c, row_tile) * 64;
+  const wg_int n0 = wg_divmod(row_tile, tiles_r, p) * 32;
   const wg_int cb = (n0 - (-6)) / 2 - 3;
-  const bool edge = n0 < 9 || n0 + 16 > NH - 9;
-  const int rows = edge ? 19 : 12;
+  const bool edge = n0 < 9 || n0 + 32 > NH - 9;
+  const int rows = edge ? 27 : 20;
   // Work item q: column q % TC of row q / (2 TC), of l (from cA, cV) or h (from cH, cD).
-  for (int q = threadIdx.x; q < rows * 64; q += blockDim.x) {
-    const int t = q / 64, b = q / 32 % 2, col = q % 32;
-    const wg_int c = t < 12 ? cb + t : t < 15 ? t - 12 : KH - 4 + (t - 15);
+  for (int q = threadIdx.x; q < rows * 128; q += blockDim.x) {
+    const int t = q / 128, b = q / 64 % 2, col = q % 64;
+    const wg_int c = t < 20 ? cb + t : t < 23 ? t - 20 : KH - 4 + (t - 23);
     const wg_int m = m0 + col;
     T v = 0;
     if (c >= 0 && c < KH && m < NW) {
@@ -158,7 +158,7 @@ extern "C" __global__ void wg_adjoint_hw_f32(WG_GLOBAL(const float) in0, wg_int 
     tile[b][t][col] = v;
   }
   __syncthreads();
-  const int col = threadIdx.x % 32;
+  const int col = threadIdx.x % 64;
   const wg_int m = m0 + col;
   if (m >= NW) return;
   // The taps read the rows from cb; the fold (within its reach of an end) those too, or an
@@ -166,11 +166,11 @@ extern "C" __global__ void wg_adjoint_hw_f32(WG_GLOBAL(const float) in0, wg_int 
   auto load_l = [&](wg_int c) -> T { return tile[0][c - cb][col]; };
   auto load_h = [&](wg_int c) -> T { return tile[1][c - cb][col]; };
   auto at = [cb, KH](wg_int c) -> int {
-    return c >= cb && c < cb + 12 ? (int)(c - cb) : c < 3 ? 12 + (int)c
-                                                           : 15 + (int)(c - (KH - 4));
+    return c >= cb && c < cb + 20 ? (int)(c - cb) : c < 3 ? 20 + (int)c
+                                                           : 23 + (int)(c - (KH - 4));
   };
   auto fold_l = [&](wg_int c) -> T { return tile[0][at(c)][col]; };
   auto fold_h = [&](wg_int c) -> T { return tile[1][at(c)][col]; };
-  for (int r = threadIdx.x / 32; r < 16 && n0 + r < NH; r += 8)
+  for (int r = threadIdx.x / 64; r < 32 && n0 + r < NH; r += 4)
     out0[p * out0_sp + (n0 + r) * out0_sr + m] = wg_adjoint_h_at<T>(load_l, load_h, fold_l, fold_h, n0 + r, NH, KH);
 }

@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // dwt2d_db4_symmetric_J3: wg_analysis_hw
 // target cuda; float32: stored as float, summed in float
-// source key 4894439114b08db0fcb10fe5858ca066a612a1f42f758f42b3f7562d2b3c5069 (a kernel's JSON: its cache entry's meta.json)
+// source key 5a562f8e7d6cfcf3d61b0b19f14f6db28819f701c28c27257d9a0c7e14f2d875 (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
 // of planes fits a launch. A width pass's flat thread index runs over (plane, line,
 // sample), samples fastest; a height pass's blocks are tiles of outputs x lines, and a fused
@@ -78,20 +78,23 @@ extern "C" __global__ void wg_analysis_hw_f32(WG_GLOBAL(const float) in0, wg_int
   typedef float S;   // tensors are stored in S, sums accumulate in T
   // The height pass's lo and hi rows over the tile's window of extended columns; window
   // column j at [j % 2][j / 2].
-  WG_SHARED(T, tile, [2][16][2][35]);
-  const wg_int tiles_c = (KW + 31) / 32, tiles_r = (KH + 15) / 16;
+  WG_SHARED(T, tile, [2][16][2][67]);
+  const wg_int tiles_c = (KW + 63) / 64, tiles_r = (KH + 15) / 16;
   wg_int row_tile, p;   // row_tile counts over every plane
-  const wg_int c0 = wg_divmod(blockIdx.x, tiles_c, row_tile) * 32;
+  const wg_int c0 = wg_divmod(blockIdx.x, tiles_c, row_tile) * 64;
   const wg_int k0 = wg_divmod(row_tile, tiles_r, p) * 16;
   const auto x = in0 + p * in0_sp;
   const wg_int e0 = 2 * c0 + (-6);
   // Window column j is extended column e0 + j of x: one term, of weight +-1 or none
-  // (plan: levels fuse where both axes' extensions take one term).
-  for (int q = threadIdx.x; q < 1120; q += blockDim.x) {
-    const int r = q / 70, j = q % 70;
+  // (plan: levels fuse where both axes' extensions take one term). A tile at the end of
+  // the rows or columns fills only what its outputs read.
+  const wg_int used = 2 * ((KW - c0 < 64 ? KW - c0 : 64) - 1) + 8;
+  for (int q = threadIdx.x; q < 2144; q += blockDim.x) {
+    const int r = q / 134, j = q % 134;
+    if (k0 + r >= KH || j >= used) continue;
     T lo = 0, hi = 0;
     wg_int idx[1], weight[1];
-    if (k0 + r < KH && wg_ext_symmetric(e0 + j, NW, idx, weight) > 0) {
+    if (wg_ext_symmetric(e0 + j, NW, idx, weight) > 0) {
       const wg_int col = idx[0];
       auto load = [x, in0_sr, col](wg_int i) -> T { return x[i * in0_sr + col]; };
       wg_analysis_h_at<T>(load, k0 + r, NH, lo, hi);
@@ -102,10 +105,10 @@ extern "C" __global__ void wg_analysis_hw_f32(WG_GLOBAL(const float) in0, wg_int
     tile[1][r][j % 2][j / 2] = hi;
   }
   __syncthreads();
-  const int c = threadIdx.x % 32;
+  const int c = threadIdx.x % 64;
   const wg_int kc = c0 + c;
   if (kc >= KW) return;
-  for (int r = threadIdx.x / 32; r < 16 && k0 + r < KH; r += 8) {
+  for (int r = threadIdx.x / 64; r < 16 && k0 + r < KH; r += 4) {
     const wg_int kr = k0 + r;
     // Band (rows, columns): cA = (lo, lo), cH = (hi, lo), cV = (lo, hi), cD = (hi, hi).
     T ca = 0, ch = 0, cv = 0, cd = 0;

@@ -2,7 +2,7 @@
 // WAVEGEN_KERNEL_OVERRIDE in the README)
 // tapgrad_symmetric_L8: wg_tapgrad_h, wg_tapgrad_w
 // target cuda; float32: stored as float, summed in float
-// source key 86cc89f75e34e31626d3cec97036900e77daad0f77200cc67e4a0c2842ee4b2e (a kernel's JSON: its cache entry's meta.json)
+// source key b609abdc34105e15cb9eef6398464fd71c43a7a19ea0b20f801dc8ddd088be1a (a kernel's JSON: its cache entry's meta.json)
 // CUDA shell: one thread per output sample, on the grid's x dimension only, so any number
 // of planes fits a launch. A width pass's flat thread index runs over (plane, line,
 // sample), samples fastest; a height pass's blocks are tiles of outputs x lines, and a fused

@@ -10,6 +10,7 @@ import pywt
 import torch
 
 import wavegen
+from wavegen import emulation
 from wavegen.spec import MODES
 from bounds import DwtBounds, assert_within
 from test_adjoint import gradcheck_atol
@@ -33,29 +34,43 @@ def test_emulated_cuda_dwt2d_matches_pywt(mode):
     assert_within(xr, pywt.waverec2(ref, "db3", mode=mode), bounds.inverse(), "inverse")
 
 
-@pytest.mark.parametrize("wavelet, mode, shape, dtype, tile_rows, adjoint_fuses", [
-    # level 1: 19 x 36 coefficients, 2 x 2 tiles of 16 x 32, both partial; the adjoint's
-    # 3 x 3 tiles of x include one away from both ends (rows 16-31)
-    ("db2", "periodization", (1, 2, 37, 71), torch.float64, 16, True),
+@pytest.mark.parametrize("wavelet, mode, shape, dtype, tiles", [
+    # level 1: 38 x 71 coefficients, 3 x 2 analysis tiles of 16 x 64, partial at the ends;
+    # the adjoint's 3 x 3 tiles of 32 x 64 over x include one away from both ends
+    ("db2", "periodization", (1, 2, 75, 141), torch.float64, ((16, 64), (32, 64))),
     # a wavelet and a mode per axis, float32
-    (("sym3", "haar"), ("periodic", "reflect"), (2, 1, 35, 66), torch.float32, 16, True),
-    # 102 taps: the float64 tile fits SHARED_BYTES at 8 rows, the adjoint's not at all
-    ("coif17", "antisymmetric", (1, 1, 24, 40), torch.float64, 8, False)], ids=str)
-def test_emulated_fused_level_over_several_tiles(wavelet, mode, shape, dtype, tile_rows,
-                                                  adjoint_fuses):
+    (("sym3", "haar"), ("periodic", "reflect"), (2, 1, 35, 140), torch.float32,
+     ((16, 64), (32, 64))),
+    # 102 taps: the float64 tile fits SHARED_BYTES at 8 x 32, the adjoint's not at all
+    ("coif17", "antisymmetric", (1, 1, 24, 40), torch.float64, ((8, 32), None))], ids=str)
+@pytest.mark.parametrize("emulation_mode", ["plain",
+                                            pytest.param("checked", marks=pytest.mark.sanitize)])
+def test_emulated_fused_level_over_several_tiles(wavelet, mode, shape, dtype, tiles,
+                                                 emulation_mode):
     """A fused 2-D level (plan.FusedLevelKernel: one launch, the first pass's rows in shared
     memory) over several tiles each way, partial at the ends, from a strided view of x,
     against PyWavelets; its adjoint and the inverse (fused adjoint levels) against the
-    CPU target and PyWavelets."""
+    CPU target and PyWavelets. Checked (-m sanitize): no read of shared memory a partial
+    tile left unwritten, no race, no access outside the tensors."""
+    with emulation.using(emulation_mode):
+        _fused_level_over_several_tiles(wavelet, mode, shape, dtype, tiles)
+
+
+def _fused_level_over_several_tiles(wavelet, mode, shape, dtype, tiles):
     spec = wavegen.Spec("dwt2d", wavelet, 2, mode)
     t = wavegen.build(spec, target="cuda_emulated")
     assert list(t.plan.kernels) == ["wg_analysis_hw"]
-    assert t.plan.level_kernel.cuda_tile[0] == tile_rows
+    kernel = t.plan.level_kernel
+    adjoint = kernel.transposed()
+    assert (kernel.cuda_tile, adjoint.cuda_tile if adjoint.fuses else None) == tiles
     for other in (t.adjoint(), t.inverse()):
-        assert list(other.plan.kernels) == (["wg_adjoint_hw"] if adjoint_fuses else
+        assert list(other.plan.kernels) == (["wg_adjoint_hw"] if adjoint.fuses else
                                             ["wg_adjoint_h", "wg_adjoint_w"])
     x = torch.randn(*shape[:2], shape[3], shape[2], dtype=dtype).transpose(2, 3)
     yl, yh = t(x)
+    for tile, extent in [(kernel.cuda_tile, yh[0].shape[-2:]), (tiles[1], shape[2:])]:
+        if tile is not None:  # several tiles each way, the last partial
+            assert all(n > size and n % size for n, size in zip(extent, tile)), (extent, tile)
     x64 = x.double().numpy()
     pywt_wavelet = wavelet if isinstance(wavelet, str) else [pywt.Wavelet(w) for w in wavelet]
     ref = pywt.wavedec2(x64, pywt_wavelet, mode=mode, level=2)

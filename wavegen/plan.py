@@ -149,8 +149,8 @@ def analysis_kernel(axis: str, lo_filter, hi_filter, mode: str) -> PassKernel:
 @dataclasses.dataclass(frozen=True)
 class FusedLevelKernel(Kernel):
     """One level of a 2-D DWT in one kernel: the height pass ``h`` and the width pass ``w``
-    (both analysis, or both adjoint). A CUDA block takes a tile of outputs, up to 16 rows x
-    32 columns (``cuda_tile``), and keeps the first pass's rows in shared memory, in the
+    (both analysis, or both adjoint). A CUDA block takes a tile of outputs, up to 32 rows x
+    64 columns (``cuda_tile``), and keeps the first pass's rows in shared memory, in the
     accumulator type:
 
     * analysis (x -> cA, cH, cV, cD): the height pass of the tile's rows over the window of
@@ -190,13 +190,14 @@ class FusedLevelKernel(Kernel):
     # Static shared memory a block may take: 4 blocks of 256 threads (50% occupancy) fit
     # an sm_80 SM's 164 KB with their 1 KB reserve each.
     SHARED_BYTES = 40 * 1024
-    TILE_COLS = 32                  # a warp's lanes: adjacent output columns
     threads_per_block = BLOCK
-
-    @property
-    def span(self) -> int:
-        """Analysis: extended columns of x a tile's width pass reads, 2 (TILE_COLS - 1) + L_w."""
-        return 2 * (self.TILE_COLS - 1) + self.w.length
+    # Tiles of (output rows, output columns), largest first: a block takes the first whose
+    # float64 tile fits SHARED_BYTES. Each tile also reads or recomputes a halo of its
+    # first pass's rows (analysis: 2R + L_h - 2 rows of x and 2C + L_w - 2 columns, for
+    # db4 and 16 x 64 outputs 1.19 x 1.05 reads per sample; adjoint: R/2 + pairs
+    # coefficient rows and C/2 + pairs columns for R/2 and C/2), so larger tiles read
+    # less twice. A warp's lanes are 32 adjacent output columns.
+    TILES = ((32, 64), (16, 64), (16, 32), (8, 32))
 
     @property
     def pairs(self) -> int:
@@ -210,42 +211,45 @@ class FusedLevelKernel(Kernel):
         rows c >= KH - pairs; test_plan enumerates them)."""
         return (-1 - self.h.offset) // 2 + 1, self.pairs
 
-    def _shared_shape(self, rows: int) -> tuple[int, ...]:
-        """Analysis: (lo/hi, rows, parity, extended column // 2); window column j is at
-        [j % 2][j // 2], so that the width taps of one parity read adjacent words in
-        adjacent lanes (no bank conflicts). Adjoint: (l/h, coefficient rows: the taps'
-        rows, then the top and bottom edge rows, column)."""
+    def _shared_shape(self, rows: int, cols: int) -> tuple[int, ...]:
+        """Analysis: (lo/hi, rows, parity, extended column // 2) over the 2 (cols - 1) +
+        L_w extended columns the width taps read; window column j is at [j % 2][j // 2], so
+        that the width taps of one parity read adjacent words in adjacent lanes (no bank
+        conflicts). Adjoint: (l/h, coefficient rows: the taps' rows, then the top and
+        bottom edge rows, column)."""
         if self.direction == "analysis":
-            return (2, rows, 2, (self.span + 1) // 2)
-        return (2, rows // 2 + self.pairs + sum(self.edge_rows), self.TILE_COLS)
+            return (2, rows, 2, (2 * (cols - 1) + self.w.length + 1) // 2)
+        return (2, rows // 2 + self.pairs + sum(self.edge_rows), cols)
 
-    def _rows(self) -> int | None:
-        """Output rows per block: 16, or 8 where 16 do not fit SHARED_BYTES in float64
-        (None: neither does). A tile of R rows reads 2R + L_h - 2 rows of x (analysis; for
-        db4, 8 rows read each sample 1.38 times, 16 rows 1.19 times), or recomputes
-        R/2 + pairs coefficient rows' width adjoint for R/2 rows (adjoint)."""
-        for rows in (16, 8):
-            if math.prod(self._shared_shape(rows)) * 8 <= self.SHARED_BYTES:
-                return rows
+    def _tile(self) -> tuple[int, int] | None:
+        for rows, cols in self.TILES:
+            if math.prod(self._shared_shape(rows, cols)) * 8 <= self.SHARED_BYTES:
+                return rows, cols
         return None
 
     @property
     def cuda_tile(self) -> tuple[int, int]:
-        return self._rows(), self.TILE_COLS
+        """(output rows, output columns) of a CUDA block."""
+        return self._tile()
+
+    @property
+    def span(self) -> int:
+        """Analysis: extended columns of x a tile's width pass reads."""
+        return 2 * (self.cuda_tile[1] - 1) + self.w.length
 
     @property
     def shared_shape(self) -> tuple[int, ...]:
-        return self._shared_shape(self._rows())
+        return self._shared_shape(*self._tile())
 
     @property
     def fuses(self) -> bool:
         """Whether a level runs as this kernel: where both axes' extensions take one term
         and the tile fits. Smooth and antireflect (2 and 3 terms) inside the analysis tile
         loop took 90-190 registers per thread (db4, db20; sm_90), against 30-48 in their
-        passes, so those levels run the three passes; so do adjoints of filters over 48
-        taps, whose edge rows do not fit."""
+        passes, so those levels run the three passes; so do adjoints of filters over 50
+        taps (db26 and longer), whose edge rows do not fit."""
         return EXT_TERMS[self.h.mode] == EXT_TERMS[self.w.mode] == 1 and \
-            self._rows() is not None
+            self._tile() is not None
 
     def transposed(self) -> "FusedLevelKernel":
         return FusedLevelKernel(self.h.transposed(), self.w.transposed())
@@ -254,19 +258,20 @@ class FusedLevelKernel(Kernel):
     def resources_note(self) -> str | None:
         """wavegen.resources, measured on sm_80 and sm_90 (NVRTC 12.9) in every mode that
         fuses. Analysis (db2-db38, coif5-coif17, sym20, bior6.8, dmey; float32, float64,
-        bfloat16): 30-54 registers, but dmey in float64 on sm_90. Adjoint (haar-db24,
-        sym8, sym20, coif3-coif8, bior2.2, bior6.8, rbio3.9, as the gradient and as the
-        inverse): at most 64 in float32 and bfloat16; in float64 from 18 taps 56-66."""
+        bfloat16): 30-64 registers, but dmey in float64 on sm_90 in constant and periodic
+        mode. Adjoint (haar-db24, sym8, sym20, coif3-coif8, bior2.2, bior6.8, rbio3.9, as
+        the gradient and as the inverse): at most 64 in float32; from 18 taps up to 66 in
+        float64 and 65 in bfloat16 (db25, periodization)."""
         length = max(self.h.length, self.w.length)
-        if self.direction == "analysis" and length > 60:
-            return ("filters longer than 60 taps in float64: dmey's 62 taps in zero, "
-                    "constant and periodic mode take 72-85 registers per thread on sm_90 "
-                    "(38% and 25% occupancy); db31-db38 and coif12-coif17 take 40-54")
+        if self.direction == "analysis" and length > 60 and \
+                {self.h.mode, self.w.mode} & {"constant", "periodic"}:
+            return ("filters longer than 60 taps (dmey) in float64, constant or periodic "
+                    "mode: 72-85 registers per thread on sm_90 (38% and 25% occupancy)")
         if self.direction == "adjoint" and length >= 18:
-            return ("filters of 18 taps or more in float64: the width adjoint's fold and the "
-                    "height adjoint's take up to 66 registers per thread on sm_90 (38% "
-                    "occupancy: db22-db24 and coif8, bior6.8's inverse in periodization); "
-                    "bounded to 64 (50%) they spill up to 8 bytes on sm_80")
+            return ("filters of 18 taps or more in float64 or bfloat16: the width adjoint's "
+                    "fold and the height adjoint's take up to 66 registers per thread on "
+                    "sm_90 (38% occupancy: db22-db25 and coif8, bior6.8's inverse in "
+                    "periodization); bounded to 64 (50%) they spill up to 8 bytes on sm_80")
         return None
 
     parallel_min_outputs = PassKernel.parallel_min_outputs
