@@ -116,6 +116,7 @@ def test_inspect_prints_resources_and_the_traffic_model(capsys):
     assert "| wg_analysis_w | 256 |" in out and "sm_80 registers" in out
     assert "Memory traffic model, forward on 1x2x256" in out
     assert "| total | 1 | 0.0041 | floor 0.0041 (x1.00)" in out
+    assert "of the floor, over" not in out     # within the goal: no misses listed
     assert "predicted: H100 (3.35 TB/s)" in out
     with pytest.raises(SystemExit, match="needs N, C and 1 spatial sizes"):
         main(["inspect", "dwt1d,wavelet=haar,levels=1", "--shape", "1,2,16,16"])

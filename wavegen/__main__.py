@@ -102,6 +102,7 @@ def _inspect(spec: Spec, dtype: str, shape: str | None, backward: bool) -> None:
     measured = traffic.measure(spec, dims, dtype, "backward" if backward else "forward")
     print(f"\nMemory traffic model, {measured.direction} on {'x'.join(map(str, dims))}:")
     print("\n".join(traffic.table(measured)))
+    print("".join(f"- {line}\n" for line in traffic.misses(measured)), end="")
     print("predicted: " + ", ".join(f"{name} {measured.seconds(bw) * 1e6:.3g} us"
                                     for name, bw in traffic.BANDWIDTH.items()))
 

@@ -28,6 +28,11 @@ SECTOR = 32
 # device-to-device copy measured on an H200 here (.library/device/KINDS.md, 2026-10-28).
 BANDWIDTH = {"H100 (3.35 TB/s)": 3.35e12, "H200 (4.8 TB/s)": 4.8e12,
              "H200 (4.3 TB/s copy)": 4.3e12}
+GOAL = 1.5       # bytes moved within this factor of the floor (issue 17)
+# A kernel's count is named as a cause where it exceeds its minimum by this factor (or,
+# for lanes, falls below it): small excesses (a partial tile, a row's unaligned start)
+# are in every kernel.
+SLACK = 1.05
 
 
 @dataclasses.dataclass
@@ -173,3 +178,39 @@ def table(traffic: TransformTraffic) -> list[str]:
                 f"{traffic.bytes / 1e6:.3g} | floor {traffic.floor / 1e6:.3g} "
                 f"(x{traffic.ratio:.2f}) | | | | | |")
     return rows
+
+
+def misses(traffic: TransformTraffic, goal: float = GOAL) -> list[str]:
+    """Why a measurement is over ``goal`` x its floor, empty where it is not: the ratio
+    split into the kernels' own floors over the call's (bytes one launch writes and
+    another reads, or inputs several launches read) and each kernel's bytes over its own
+    floor (sectors its blocks read again: tiles' halos), with the counts of each kernel
+    that exceed their minimum (sectors per request: unaligned or strided access;
+    wavefronts: bank conflicts; lanes: idle lanes)."""
+    if traffic.ratio <= goal:
+        return []
+    floors = sum(k.floor for k in traffic.kernels)
+    found = [f"x{traffic.ratio:.2f} of the floor, over {goal}: the kernels' own floors sum "
+             f"to {floors / 1e6:.3g} MB, x{floors / traffic.floor:.2f} of the call's "
+             f"(data one launch writes and another reads, or that several launches read); "
+             f"the kernels move x{traffic.bytes / floors:.2f} of their own floors"]
+    for k in traffic.kernels:
+        causes = []
+        if k.bytes > SLACK * k.floor:
+            causes.append(f"x{k.bytes / k.floor:.2f} of its own floor "
+                          f"({(k.bytes - k.floor) / 1e6:.3g} MB in sectors several blocks "
+                          "touch: tiles' halos)")
+        for direction in ("load", "store"):
+            have, least = k.sectors_per_request(direction)
+            if have > SLACK * least:
+                causes.append(f"{have:.2f} sectors per global {direction} against "
+                              f"{least:.2f} (unaligned or strided)")
+            have, least = k.wavefronts_per_request(direction)
+            if have > SLACK * least:
+                causes.append(f"{have:.2f} wavefronts per shared {direction} against "
+                              f"{least:.2f} (bank conflicts)")
+        if k.lanes < 1 / SLACK:
+            causes.append(f"{k.lanes:.2f} of a warp's lanes per request (idle lanes)")
+        if causes:
+            found.append(f"{k.kernel}: " + "; ".join(causes))
+    return found
