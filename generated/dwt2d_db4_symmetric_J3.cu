@@ -78,7 +78,7 @@ extern "C" __global__ void wg_analysis_hw_f32(WG_GLOBAL(const float) in0, wg_int
   typedef float S;   // tensors are stored in S, sums accumulate in T
   // The height pass's lo and hi rows over the tile's window of extended columns; window
   // column j at [j % 2][j / 2].
-  WG_SHARED(T, tile, [2][16][2][67]);
+  WG_SHARED(T, tile, [2][16][2][80]);
   const wg_int tiles_c = (KW + 63) / 64, tiles_r = (KH + 15) / 16;
   wg_int row_tile, p;   // row_tile counts over every plane
   const wg_int c0 = wg_divmod(blockIdx.x, tiles_c, row_tile) * 64;

@@ -696,15 +696,15 @@ extern "C" __global__ void wg_dtcwt_analysis_biort_f32(WG_GLOBAL(const float) x,
   typedef float T;
   typedef float S;   // tensors are stored in S, sums accumulate in T
   // Lines filtered down the rows; extended column w at [w % A][w / A].
-  WG_SHARED(T, tile, [4][8][2][36]);
+  WG_SHARED(T, tile, [4][8][2][48]);
   const wg_int tiles_c = (Cq + 31) / 32, tiles_r = (Rq + 7) / 8;
   wg_int row_tile, p, batch;   // row_tile counts over every plane
   const wg_int c0 = wg_divmod(blockIdx.x, tiles_c, row_tile) * 32;
   const wg_int r0 = wg_divmod(row_tile, tiles_r, p) * 8, ch = wg_divmod(p, Cch, batch);
   const wg_int Npr = 2 * Rq, Npc = 2 * Cq;
   const auto xp = x + batch * x_n + ch * x_c;
-  for (int idx = threadIdx.x; idx < 2272; idx += blockDim.x) {
-    const int w = idx % 71, tr = idx / 71 % 8, line = idx / 568;
+  for (int idx = threadIdx.x; idx < 2304; idx += blockDim.x) {
+    const int w = idx % 72, tr = idx / 72 % 8, line = idx / 576;
     const wg_int r = r0 + tr;
     const wg_int col = wg_index_embed(2 * c0 + (-4) + w, W, lead_c, Npc, zero);
     T v = 0;
@@ -837,15 +837,15 @@ extern "C" __global__ void wg_dtcwt_analysis_biort_lowpass_f32(WG_GLOBAL(const f
   typedef float T;
   typedef float S;   // tensors are stored in S, sums accumulate in T
   // Lines filtered down the rows; extended column w at [w % A][w / A].
-  WG_SHARED(T, tile, [2][8][2][36]);
+  WG_SHARED(T, tile, [2][8][2][48]);
   const wg_int tiles_c = (Cq + 31) / 32, tiles_r = (Rq + 7) / 8;
   wg_int row_tile, p, batch;   // row_tile counts over every plane
   const wg_int c0 = wg_divmod(blockIdx.x, tiles_c, row_tile) * 32;
   const wg_int r0 = wg_divmod(row_tile, tiles_r, p) * 8, ch = wg_divmod(p, Cch, batch);
   const wg_int Npr = 2 * Rq, Npc = 2 * Cq;
   const auto xp = x + batch * x_n + ch * x_c;
-  for (int idx = threadIdx.x; idx < 1136; idx += blockDim.x) {
-    const int w = idx % 71, tr = idx / 71 % 8, line = idx / 568;
+  for (int idx = threadIdx.x; idx < 1152; idx += blockDim.x) {
+    const int w = idx % 72, tr = idx / 72 % 8, line = idx / 576;
     const wg_int r = r0 + tr;
     const wg_int col = wg_index_embed(2 * c0 + (-4) + w, W, lead_c, Npc, zero);
     T v = 0;
@@ -912,7 +912,7 @@ extern "C" __global__ void wg_dtcwt_analysis_qshift_f32(WG_GLOBAL(const float) x
   typedef float T;
   typedef float S;   // tensors are stored in S, sums accumulate in T
   // Lines filtered down the rows; extended column w at [w % A][w / A].
-  WG_SHARED(T, tile, [4][8][4][36]);
+  WG_SHARED(T, tile, [4][8][4][40]);
   const wg_int tiles_c = (Cq + 31) / 32, tiles_r = (Rq + 7) / 8;
   wg_int row_tile, p, batch;   // row_tile counts over every plane
   const wg_int c0 = wg_divmod(blockIdx.x, tiles_c, row_tile) * 32;
@@ -1085,7 +1085,7 @@ extern "C" __global__ void wg_dtcwt_analysis_qshift_lowpass_f32(WG_GLOBAL(const 
   typedef float T;
   typedef float S;   // tensors are stored in S, sums accumulate in T
   // Lines filtered down the rows; extended column w at [w % A][w / A].
-  WG_SHARED(T, tile, [2][8][4][36]);
+  WG_SHARED(T, tile, [2][8][4][40]);
   const wg_int tiles_c = (Cq + 31) / 32, tiles_r = (Rq + 7) / 8;
   wg_int row_tile, p, batch;   // row_tile counts over every plane
   const wg_int c0 = wg_divmod(blockIdx.x, tiles_c, row_tile) * 32;

@@ -84,15 +84,15 @@ extern "C" __global__ void wg_dtcwt_analysis_biort_magnitude_bf16(WG_GLOBAL(cons
   typedef float T;
   typedef wg_bf16 S;   // tensors are stored in S, sums accumulate in T
   // Lines filtered down the rows; extended column w at [w % A][w / A].
-  WG_SHARED(T, tile, [4][8][2][36]);
+  WG_SHARED(T, tile, [4][8][2][48]);
   const wg_int tiles_c = (Cq + 31) / 32, tiles_r = (Rq + 7) / 8;
   wg_int row_tile, p, batch;   // row_tile counts over every plane
   const wg_int c0 = wg_divmod(blockIdx.x, tiles_c, row_tile) * 32;
   const wg_int r0 = wg_divmod(row_tile, tiles_r, p) * 8, ch = wg_divmod(p, Cch, batch);
   const wg_int Npr = 2 * Rq, Npc = 2 * Cq;
   const auto xp = x + batch * x_n + ch * x_c;
-  for (int idx = threadIdx.x; idx < 2272; idx += blockDim.x) {
-    const int w = idx % 71, tr = idx / 71 % 8, line = idx / 568;
+  for (int idx = threadIdx.x; idx < 2304; idx += blockDim.x) {
+    const int w = idx % 72, tr = idx / 72 % 8, line = idx / 576;
     const wg_int r = r0 + tr;
     const wg_int col = wg_index_copy(2 * c0 + (-4) + w, W, lead_c, Npc, zero);
     T v = 0;
@@ -231,15 +231,15 @@ extern "C" __global__ void wg_dtcwt_analysis_biort_none_magnitude_grad_bf16(WG_G
   typedef float T;
   typedef wg_bf16 S;   // tensors are stored in S, sums accumulate in T
   // Lines filtered down the rows; extended column w at [w % A][w / A].
-  WG_SHARED(T, tile, [4][8][2][36]);
+  WG_SHARED(T, tile, [4][8][2][48]);
   const wg_int tiles_c = (Cq + 31) / 32, tiles_r = (Rq + 7) / 8;
   wg_int row_tile, p, batch;   // row_tile counts over every plane
   const wg_int c0 = wg_divmod(blockIdx.x, tiles_c, row_tile) * 32;
   const wg_int r0 = wg_divmod(row_tile, tiles_r, p) * 8, ch = wg_divmod(p, Cch, batch);
   const wg_int Npr = 2 * Rq, Npc = 2 * Cq;
   const auto xp = x + batch * x_n + ch * x_c;
-  for (int idx = threadIdx.x; idx < 2272; idx += blockDim.x) {
-    const int w = idx % 71, tr = idx / 71 % 8, line = idx / 568;
+  for (int idx = threadIdx.x; idx < 2304; idx += blockDim.x) {
+    const int w = idx % 72, tr = idx / 72 % 8, line = idx / 576;
     const wg_int r = r0 + tr;
     const wg_int col = wg_index_copy(2 * c0 + (-4) + w, W, lead_c, Npc, zero);
     T v = 0;
@@ -565,7 +565,7 @@ extern "C" __global__ void wg_dtcwt_analysis_qshift_pooled_magnitude_bf16(WG_GLO
   typedef float T;
   typedef wg_bf16 S;   // tensors are stored in S, sums accumulate in T
   // Lines filtered down the rows; extended column w at [w % A][w / A].
-  WG_SHARED(T, tile, [4][8][4][36]);
+  WG_SHARED(T, tile, [4][8][4][40]);
   const wg_int tiles_c = (Cq + 31) / 32, tiles_r = (Rq + 7) / 8;
   wg_int row_tile, p, batch;   // row_tile counts over every plane
   const wg_int c0 = wg_divmod(blockIdx.x, tiles_c, row_tile) * 32;
@@ -743,7 +743,7 @@ extern "C" __global__ void wg_dtcwt_analysis_qshift_none_magnitude_grad_bf16(WG_
   typedef float T;
   typedef wg_bf16 S;   // tensors are stored in S, sums accumulate in T
   // Lines filtered down the rows; extended column w at [w % A][w / A].
-  WG_SHARED(T, tile, [4][8][4][36]);
+  WG_SHARED(T, tile, [4][8][4][40]);
   const wg_int tiles_c = (Cq + 31) / 32, tiles_r = (Rq + 7) / 8;
   wg_int row_tile, p, batch;   // row_tile counts over every plane
   const wg_int c0 = wg_divmod(blockIdx.x, tiles_c, row_tile) * 32;
@@ -1109,15 +1109,15 @@ extern "C" __global__ void wg_dtcwt_analysis_biort_pooled_magnitude_bf16(WG_GLOB
   typedef float T;
   typedef wg_bf16 S;   // tensors are stored in S, sums accumulate in T
   // Lines filtered down the rows; extended column w at [w % A][w / A].
-  WG_SHARED(T, tile, [4][8][2][36]);
+  WG_SHARED(T, tile, [4][8][2][48]);
   const wg_int tiles_c = (Cq + 31) / 32, tiles_r = (Rq + 7) / 8;
   wg_int row_tile, p, batch;   // row_tile counts over every plane
   const wg_int c0 = wg_divmod(blockIdx.x, tiles_c, row_tile) * 32;
   const wg_int r0 = wg_divmod(row_tile, tiles_r, p) * 8, ch = wg_divmod(p, Cch, batch);
   const wg_int Npr = 2 * Rq, Npc = 2 * Cq;
   const auto xp = x + batch * x_n + ch * x_c;
-  for (int idx = threadIdx.x; idx < 2272; idx += blockDim.x) {
-    const int w = idx % 71, tr = idx / 71 % 8, line = idx / 568;
+  for (int idx = threadIdx.x; idx < 2304; idx += blockDim.x) {
+    const int w = idx % 72, tr = idx / 72 % 8, line = idx / 576;
     const wg_int r = r0 + tr;
     const wg_int col = wg_index_copy(2 * c0 + (-4) + w, W, lead_c, Npc, zero);
     T v = 0;

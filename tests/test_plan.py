@@ -4,6 +4,7 @@ import pytest
 
 import wavegen
 from wavegen.plan import EXT_TERMS, max_level, output_length, plan, synthesis_length
+from wavegen.program import bank_padded
 from wavegen.spec import MODES
 
 
@@ -171,3 +172,21 @@ def test_cuda_adjoint_tile_holds_the_quad_rows_every_segment_reads(biort, qshift
                             rlo = -(-lowest // A) if lowest > 0 else 0
                             if used and a < e:
                                 assert min((e - 1 - e0) // A + 1, Rq) - rlo <= k.shared_shape[1]
+
+
+@pytest.mark.parametrize("planes", [1, 2, 4, 8])
+def test_bank_padded_rows_store_a_warps_columns_without_conflict(planes):
+    """program.bank_padded: in a shared row of ``planes`` interleaved planes, column j at
+    word [j % planes][j // planes], the 32 consecutive columns a warp stores from a
+    multiple of ``planes`` inside the row fall on 32 distinct banks of 4-byte words; from
+    any other start no bank serves more than two (unpadded rows: up to ``planes``)."""
+    def most_per_bank(row, start):
+        banks = [((j % planes) * row + j // planes) % 32 for j in range(start, start + 32)]
+        return max(banks.count(b) for b in banks)
+    for words in range(1, 90):
+        padded = bank_padded(words, planes)
+        assert words <= padded < words + 64 // planes
+        starts = range(planes * words - 31)
+        assert all(most_per_bank(padded, s) == 1 for s in starts if s % planes == 0)
+        assert all(most_per_bank(padded, s) <= 2 for s in starts)
+    assert max(most_per_bank(64, s) for s in range(0, planes * 64 - 31, planes)) == planes

@@ -24,7 +24,7 @@ import sys
 import warnings
 from typing import Sequence
 
-from .program import BLOCK, Kernel, Param, Program, grid_1d, view_params
+from .program import BLOCK, Kernel, Param, Program, bank_padded, grid_1d, view_params
 from .spec import Spec
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -211,26 +211,32 @@ class FusedLevelKernel(Kernel):
         rows c >= KH - pairs; test_plan enumerates them)."""
         return (-1 - self.h.offset) // 2 + 1, self.pairs
 
-    def _shared_shape(self, rows: int, cols: int) -> tuple[int, ...]:
+    def _shared_shape(self, rows: int, cols: int, padded: bool) -> tuple[int, ...]:
         """Analysis: (lo/hi, rows, parity, extended column // 2) over the 2 (cols - 1) +
         L_w extended columns the width taps read; window column j is at [j % 2][j // 2], so
-        that the width taps of one parity read adjacent words in adjacent lanes (no bank
-        conflicts). Adjoint: (l/h, coefficient rows: the taps' rows, then the top and
-        bottom edge rows, column)."""
+        that the width taps of one parity read adjacent words in adjacent lanes, and
+        ``padded`` rows (program.bank_padded) let the lanes storing adjacent columns write
+        both parities without bank conflicts. Adjoint: (l/h, coefficient rows: the taps'
+        rows, then the top and bottom edge rows, column)."""
         if self.direction == "analysis":
-            return (2, rows, 2, (2 * (cols - 1) + self.w.length + 1) // 2)
+            half = (2 * (cols - 1) + self.w.length + 1) // 2
+            return (2, rows, 2, bank_padded(half, 2) if padded else half)
         return (2, rows // 2 + self.pairs + sum(self.edge_rows), cols)
 
-    def _tile(self) -> tuple[int, int] | None:
+    def _layout(self) -> tuple[int, int, bool] | None:
+        """(rows, cols, padded): the first of TILES whose float64 tile fits SHARED_BYTES,
+        padded where that fits too (a smaller tile would cost more global traffic than the
+        bank conflicts the padding saves); None where none fits."""
         for rows, cols in self.TILES:
-            if math.prod(self._shared_shape(rows, cols)) * 8 <= self.SHARED_BYTES:
-                return rows, cols
+            for padded in (True, False):
+                if math.prod(self._shared_shape(rows, cols, padded)) * 8 <= self.SHARED_BYTES:
+                    return rows, cols, padded
         return None
 
     @property
     def cuda_tile(self) -> tuple[int, int]:
         """(output rows, output columns) of a CUDA block."""
-        return self._tile()
+        return self._layout()[:2]
 
     @property
     def span(self) -> int:
@@ -239,7 +245,7 @@ class FusedLevelKernel(Kernel):
 
     @property
     def shared_shape(self) -> tuple[int, ...]:
-        return self._shared_shape(*self._tile())
+        return self._shared_shape(*self._layout())
 
     @property
     def fuses(self) -> bool:
@@ -249,7 +255,7 @@ class FusedLevelKernel(Kernel):
         passes, so those levels run the three passes; so do adjoints of filters over 50
         taps (db26 and longer), whose edge rows do not fit."""
         return EXT_TERMS[self.h.mode] == EXT_TERMS[self.w.mode] == 1 and \
-            self._tile() is not None
+            self._layout() is not None
 
     def transposed(self) -> "FusedLevelKernel":
         return FusedLevelKernel(self.h.transposed(), self.w.transposed())

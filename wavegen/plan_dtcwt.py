@@ -31,7 +31,7 @@ import json
 import math
 from typing import Sequence
 
-from .program import Kernel, Param, Program, Ref, View, view_params
+from .program import Kernel, Param, Program, Ref, View, bank_padded, view_params
 from .spec import Spec
 
 # Orientations of each product's (z0, z1) after q2c, by (row filter, column filter) role.
@@ -148,30 +148,44 @@ class LevelKernel(Kernel):
 
     @property
     def tile_width(self) -> int:
-        """The extended columns an analysis tile's quads read."""
-        return self.decimation * (self.tile_cols - 1) + self.window[1]
+        """The extended columns an analysis tile's quads read, rounded up to a multiple of
+        A: the shared tile's fill loop then starts every row, and so every warp's run of
+        columns, at a multiple of A (program.bank_padded's conflict-free case)."""
+        A = self.decimation
+        return A * -(-(A * (self.tile_cols - 1) + self.window[1]) // A)
 
-    def _shared_shape(self, rows: int) -> tuple[int, ...]:
+    def _shared_shape(self, rows: int, padded: bool) -> tuple[int, ...]:
         """The shared tile for a tile of ``rows`` rows. Analysis: (lines, rows, A, columns
         / A), the columns split by residue mod A, so that a warp's lanes (consecutive
-        quads, A columns apart) read consecutive words: no bank conflicts. Adjoint:
-        (lines, quad rows, columns)."""
+        quads, A columns apart) read consecutive words: no bank conflicts; ``padded`` rows
+        (program.bank_padded) keep the lanes that store consecutive columns off each
+        other's banks too. Adjoint: (lines, quad rows, columns)."""
         lines = 2 * len({p[0] for p in self.products})
         A, span = self.decimation, self.window[1]
         if self.direction == "analysis":
-            return lines, rows, A, -(-self.tile_width // A)
+            cols = -(-self.tile_width // A)
+            return lines, rows, A, bank_padded(cols, A) if padded else cols
         return lines, (rows + span - 2) // A + 1, self.tile_cols
+
+    def _layout(self) -> tuple[int, bool]:
+        """(tile rows, padded): the first option whose float64 tile fits SHARED_BYTES,
+        padded where that fits too (fewer rows would cost more global traffic than the
+        bank conflicts the padding saves); the last option where none fits."""
+        options = (8, 4, 2, 1) if self.direction == "analysis" else \
+            tuple(t for t in (32, 16, 8) if t * self.tile_cols % self.ADJOINT_THREADS == 0)
+        for rows in options:
+            for padded in (True, False):
+                if math.prod(self._shared_shape(rows, padded)) * 8 <= self.SHARED_BYTES:
+                    return rows, padded
+        return options[-1], False
 
     @property
     def tile_rows(self) -> int:
-        options = (8, 4, 2, 1) if self.direction == "analysis" else \
-            tuple(t for t in (32, 16, 8) if t * self.tile_cols % self.ADJOINT_THREADS == 0)
-        return next(t for t in options if t == options[-1] or
-                    math.prod(self._shared_shape(t)) * 8 <= self.SHARED_BYTES)
+        return self._layout()[0]
 
     @property
     def shared_shape(self) -> tuple[int, ...]:
-        return self._shared_shape(self.tile_rows)
+        return self._shared_shape(*self._layout())
 
     @property
     def resources_note(self) -> str:

@@ -89,6 +89,20 @@ class Kernel:
 MIN_OCCUPANCY = 0.5
 
 
+def bank_padded(words: int, planes: int) -> int:
+    """The row length, at least ``words``, of a shared array whose consecutive columns j
+    lie in ``planes`` interleaved planes ([j % planes][j // planes]; planes a power of two
+    up to 32): a warp storing 32 consecutive 4-byte columns from a multiple of ``planes``
+    writes 32 // planes consecutive words of each plane, and rows of (32 // planes) x odd
+    words put the planes on disjoint banks: no bank conflict (unpadded, up to
+    ``planes``-way). From another start, or across the end of a row, a few banks still
+    serve two words."""
+    if planes == 1:
+        return words
+    step = 32 // planes
+    return words + (step - words) % (2 * step)
+
+
 def grid_1d(threads: int) -> tuple[int, int]:
     """(blocks, threads per block) for one thread per output on a flat grid."""
     return (threads + BLOCK - 1) // BLOCK, BLOCK
