@@ -18,13 +18,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import math
 import os
 import sys
 import warnings
 from typing import Sequence
 
-from .program import BLOCK, Kernel, Param, Program, bank_padded, grid_1d, view_params
+from .program import (BLOCK, Kernel, Param, Program, bank_padded, fitting_layout, grid_1d,
+                      view_params)
 from .spec import Spec
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -211,32 +211,27 @@ class FusedLevelKernel(Kernel):
         rows c >= KH - pairs; test_plan enumerates them)."""
         return (-1 - self.h.offset) // 2 + 1, self.pairs
 
-    def _shared_shape(self, rows: int, cols: int, padded: bool) -> tuple[int, ...]:
-        """Analysis: (lo/hi, rows, parity, extended column // 2) over the 2 (cols - 1) +
-        L_w extended columns the width taps read; window column j is at [j % 2][j // 2], so
-        that the width taps of one parity read adjacent words in adjacent lanes, and
-        ``padded`` rows (program.bank_padded) let the lanes storing adjacent columns write
-        both parities without bank conflicts. Adjoint: (l/h, coefficient rows: the taps'
-        rows, then the top and bottom edge rows, column)."""
+    def _shared_shape(self, tile: tuple[int, int], padded: bool) -> tuple[int, ...]:
+        """For a tile of (rows, cols) outputs. Analysis: (lo/hi, rows, parity, extended
+        column // 2) over the 2 (cols - 1) + L_w extended columns the width taps read;
+        window column j is at [j % 2][j // 2], so that the width taps of one parity read
+        adjacent words in adjacent lanes, and ``padded`` rows (program.bank_padded) let the
+        lanes storing adjacent columns write both parities without bank conflicts.
+        Adjoint: (l/h, coefficient rows: the taps' rows, then the top and bottom edge rows,
+        column)."""
+        rows, cols = tile
         if self.direction == "analysis":
             half = (2 * (cols - 1) + self.w.length + 1) // 2
             return (2, rows, 2, bank_padded(half, 2) if padded else half)
         return (2, rows // 2 + self.pairs + sum(self.edge_rows), cols)
 
-    def _layout(self) -> tuple[int, int, bool] | None:
-        """(rows, cols, padded): the first of TILES whose float64 tile fits SHARED_BYTES,
-        padded where that fits too (a smaller tile would cost more global traffic than the
-        bank conflicts the padding saves); None where none fits."""
-        for rows, cols in self.TILES:
-            for padded in (True, False):
-                if math.prod(self._shared_shape(rows, cols, padded)) * 8 <= self.SHARED_BYTES:
-                    return rows, cols, padded
-        return None
+    def _layout(self) -> tuple[tuple[int, int], bool] | None:
+        return fitting_layout(self.TILES, self._shared_shape, self.SHARED_BYTES)
 
     @property
     def cuda_tile(self) -> tuple[int, int]:
         """(output rows, output columns) of a CUDA block."""
-        return self._layout()[:2]
+        return self._layout()[0]
 
     @property
     def span(self) -> int:

@@ -28,10 +28,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import math
 from typing import Sequence
 
-from .program import Kernel, Param, Program, Ref, View, bank_padded, view_params
+from .program import (Kernel, Param, Program, Ref, View, bank_padded, fitting_layout,
+                      view_params)
 from .spec import Spec
 
 # Orientations of each product's (z0, z1) after q2c, by (row filter, column filter) role.
@@ -168,16 +168,12 @@ class LevelKernel(Kernel):
         return lines, (rows + span - 2) // A + 1, self.tile_cols
 
     def _layout(self) -> tuple[int, bool]:
-        """(tile rows, padded): the first option whose float64 tile fits SHARED_BYTES,
-        padded where that fits too (fewer rows would cost more global traffic than the
-        bank conflicts the padding saves); the last option where none fits."""
+        """(tile rows, padded): program.fitting_layout's, or the last option where none
+        fits."""
         options = (8, 4, 2, 1) if self.direction == "analysis" else \
             tuple(t for t in (32, 16, 8) if t * self.tile_cols % self.ADJOINT_THREADS == 0)
-        for rows in options:
-            for padded in (True, False):
-                if math.prod(self._shared_shape(rows, padded)) * 8 <= self.SHARED_BYTES:
-                    return rows, padded
-        return options[-1], False
+        return fitting_layout(options, self._shared_shape, self.SHARED_BYTES) or \
+            (options[-1], False)
 
     @property
     def tile_rows(self) -> int:

@@ -103,6 +103,18 @@ def bank_padded(words: int, planes: int) -> int:
     return words + (step - words) % (2 * step)
 
 
+def fitting_layout(options: Sequence, shared_shape, budget: int) -> tuple | None:
+    """(option, padded): the first of ``options`` (tile shapes, largest first) whose
+    float64 shared tile, ``shared_shape(option, padded)``, fits ``budget`` bytes, padded
+    (bank_padded) where that fits too: a smaller tile would cost more global traffic than
+    the bank conflicts the padding saves. None where no option fits."""
+    for option in options:
+        for padded in (True, False):
+            if math.prod(shared_shape(option, padded)) * 8 <= budget:
+                return option, padded
+    return None
+
+
 def grid_1d(threads: int) -> tuple[int, int]:
     """(blocks, threads per block) for one thread per output on a flat grid."""
     return (threads + BLOCK - 1) // BLOCK, BLOCK
